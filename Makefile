@@ -1,0 +1,46 @@
+# trackr: `make run` serves the seeded API on a local primary + replica; `make test` checks all.
+SHELL := /bin/bash
+PYTHON ?= python3
+UV := $(PYTHON) -m uv
+PORT ?= 8000
+REPLICAS ?= 1
+PYTEST_ARGS ?=
+
+.PHONY: help setup run test lint format typecheck pytest cluster-up cluster-down cluster-status clean
+
+help: ## List the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-16s %s\n", $$1, $$2}'
+
+setup: ## Create .venv from uv.lock (bootstraps uv with pip when missing)
+	@$(UV) --version >/dev/null 2>&1 || $(PYTHON) -m pip install --quiet --disable-pip-version-check uv
+	@$(UV) sync --frozen --quiet
+
+run: setup ## Start the local cluster, migrate, seed, print a dev token and serve on PORT
+	@$(UV) run --frozen trackr dev --replicas $(REPLICAS) --port $(PORT)
+
+lint: setup ## ruff (lint + format check) and mypy
+	@$(UV) run --frozen ruff check .
+	@$(UV) run --frozen ruff format --check .
+	@$(UV) run --frozen mypy
+
+format: setup ## Apply ruff fixes and formatting
+	@$(UV) run --frozen ruff check --fix .
+	@$(UV) run --frozen ruff format .
+
+pytest: setup ## Only the tests
+	@$(UV) run --frozen pytest $(PYTEST_ARGS)
+
+test: lint pytest ## Lint, type-check and run every test (real primary + replica)
+
+cluster-up: setup ## Start the local cluster only
+	@$(UV) run --frozen trackr cluster up --replicas $(REPLICAS)
+
+cluster-down: setup ## Stop the local cluster
+	@$(UV) run --frozen trackr cluster down
+
+cluster-status: setup ## Show the local cluster's nodes
+	@$(UV) run --frozen trackr cluster status
+
+clean: ## Stop the cluster and delete local data
+	-@$(UV) run --frozen trackr cluster down 2>/dev/null
+	rm -rf .data .pytest_cache .mypy_cache .ruff_cache

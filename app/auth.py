@@ -1,0 +1,96 @@
+"""JWT bearer authentication for writes: signature, expiry, audience/issuer, OAuth 2.0 scopes."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Annotated, Any
+
+import jwt
+from fastapi import Depends, Request
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+
+from app.config import Settings
+from app.errors import Forbidden, Unauthorized
+
+WRITE_SCOPE = "products:write"
+
+_bearer = HTTPBearer(auto_error=False, description="JWT with a space-separated `scope` claim")
+
+
+@dataclass(frozen=True)
+class Principal:
+    subject: str | None
+    scopes: frozenset[str]
+
+
+def _verification_key(settings: Settings) -> str:
+    if settings.jwt_algorithm.startswith("HS"):
+        if settings.jwt_secret is None:
+            raise Unauthorized("this server has no JWT_SECRET configured; writes are disabled")
+        return settings.jwt_secret.get_secret_value()
+    if not settings.jwt_public_key:
+        raise Unauthorized("this server has no JWT_PUBLIC_KEY configured; writes are disabled")
+    return settings.jwt_public_key.replace("\\n", "\n")
+
+
+def decode_token(token: str, settings: Settings) -> Principal:
+    try:
+        claims: dict[str, Any] = jwt.decode(
+            token,
+            _verification_key(settings),
+            algorithms=[settings.jwt_algorithm],
+            audience=settings.jwt_audience,
+            issuer=settings.jwt_issuer,
+            options={"require": ["exp"], "verify_aud": settings.jwt_audience is not None},
+        )
+    except jwt.ExpiredSignatureError:
+        raise Unauthorized("the bearer token has expired") from None
+    except jwt.InvalidTokenError as exc:
+        raise Unauthorized(f"the bearer token is invalid: {exc}") from None
+    scope = claims.get("scope", "")
+    if not isinstance(scope, str):
+        raise Unauthorized("the token's scope claim must be a space-separated string")
+    return Principal(subject=claims.get("sub"), scopes=frozenset(scope.split()))
+
+
+def create_token(
+    settings: Settings, scopes: list[str], ttl_seconds: int, subject: str = "trackr-cli"
+) -> str:
+    """Sign a token with JWT_SECRET (HS* only; asymmetric keys are signed by your issuer)."""
+    if not settings.jwt_algorithm.startswith("HS") or settings.jwt_secret is None:
+        raise ValueError("creating tokens needs JWT_SECRET and an HS* JWT_ALGORITHM")
+    now = int(time.time())
+    claims: dict[str, Any] = {
+        "sub": subject,
+        "scope": " ".join(scopes),
+        "iat": now,
+        "exp": now + ttl_seconds,
+    }
+    if settings.jwt_audience:
+        claims["aud"] = settings.jwt_audience
+    if settings.jwt_issuer:
+        claims["iss"] = settings.jwt_issuer
+    return jwt.encode(
+        claims, settings.jwt_secret.get_secret_value(), algorithm=settings.jwt_algorithm
+    )
+
+
+def require_scope(scope: str) -> Callable[..., Awaitable[Principal]]:
+    async def dependency(
+        request: Request,
+        credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+    ) -> Principal:
+        if credentials is None or credentials.scheme.lower() != "bearer":
+            raise Unauthorized("this operation needs an `Authorization: Bearer <JWT>` header")
+        principal = decode_token(credentials.credentials, request.app.state.settings)
+        if scope not in principal.scopes:
+            raise Forbidden(f"the token lacks the `{scope}` scope")
+        request.state.principal = principal
+        return principal
+
+    return dependency
+
+
+WriterDep = Annotated[Principal, Depends(require_scope(WRITE_SCOPE))]

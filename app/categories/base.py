@@ -1,0 +1,39 @@
+"""What every category is: a name, a title and a strict pydantic model of its attributes."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, TypeAdapter
+
+
+class Attributes(BaseModel):
+    """Base for category attribute models: unknown keys are rejected, never silently kept."""
+
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+
+@dataclass(frozen=True)
+class Category:
+    name: str
+    title: str
+    attributes: type[Attributes]
+
+    def json_schema(self) -> dict[str, Any]:
+        return self.attributes.model_json_schema()
+
+    def validate(self, raw: dict[str, Any]) -> dict[str, Any]:
+        """Validated attributes as stored in JSONB (unset optional fields are left out)."""
+        model = self.attributes.model_validate(raw)
+        return model.model_dump(mode="json", exclude_none=True)
+
+    def filter_keys(self) -> list[str]:
+        return sorted(self.attributes.model_fields)
+
+    def parse_filter_value(self, key: str, raw: str) -> Any:
+        """Type a query-string value by the attribute's declared type (`ram_gb=16` → 16)."""
+        field = self.attributes.model_fields[key]
+        assert field.annotation is not None
+        adapter: TypeAdapter[Any] = TypeAdapter(field.annotation)
+        return adapter.dump_python(adapter.validate_strings(raw), mode="json")

@@ -1,0 +1,256 @@
+"""The `trackr` command: local cluster, migrations, seed data, tokens and the server."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import re
+import secrets
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+app = typer.Typer(
+    help="trackr: multi-category price tracking on a replicated PostgreSQL.", no_args_is_help=True
+)
+cluster_app = typer.Typer(
+    help="A local primary + streaming replicas from PostgreSQL binaries.", no_args_is_help=True
+)
+db_app = typer.Typer(help="Schema migrations (always against the primary).", no_args_is_help=True)
+token_app = typer.Typer(help="JWT bearer tokens for writes.", no_args_is_help=True)
+app.add_typer(cluster_app, name="cluster")
+app.add_typer(db_app, name="db")
+app.add_typer(token_app, name="token")
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+DEV_SECRET_FILE = Path(".data/dev-jwt-secret")
+ClusterDir = Annotated[
+    Path, typer.Option("--dir", envvar="TRACKR_CLUSTER_DIR", help="Cluster data directory")
+]
+
+
+def _cluster(directory: Path):  # type: ignore[no-untyped-def]
+    from app.localcluster import Cluster
+
+    return Cluster(directory)
+
+
+def _fail(message: str) -> typer.Exit:
+    typer.secho(f"error: {message}", fg=typer.colors.RED, err=True)
+    return typer.Exit(1)
+
+
+@cluster_app.command("up")
+def cluster_up(
+    replicas: Annotated[int, typer.Option(min=0, max=8, help="Streaming replicas")] = 1,
+    directory: ClusterDir = Path(".data/cluster"),
+) -> None:
+    """Start (creating if needed) a primary and N streaming replicas on free loopback ports."""
+    from app.localcluster import ClusterError
+    from app.localcluster.binaries import BinariesNotFoundError
+
+    cluster = _cluster(directory)
+    try:
+        typer.echo(f"PostgreSQL: {cluster.describe_binaries()}")
+        cluster.up(replicas)
+    except (ClusterError, BinariesNotFoundError, RuntimeError) as exc:
+        raise _fail(str(exc)) from exc
+    for row in cluster.status():
+        typer.echo(row.line())
+
+
+@cluster_app.command("status")
+def cluster_status(directory: ClusterDir = Path(".data/cluster")) -> None:
+    """Each node's role, port, state and replay lag."""
+    from app.localcluster import ClusterError
+
+    try:
+        rows = _cluster(directory).status()
+    except ClusterError as exc:
+        raise _fail(str(exc)) from exc
+    for row in rows:
+        typer.echo(row.line())
+
+
+@cluster_app.command("down")
+def cluster_down(directory: ClusterDir = Path(".data/cluster")) -> None:
+    """Stop every node cleanly (pg_ctl stop -m fast); data is kept."""
+    _cluster(directory).down()
+    typer.echo("cluster stopped")
+
+
+@cluster_app.command("env")
+def cluster_env(directory: ClusterDir = Path(".data/cluster")) -> None:
+    """Print DATABASE_URL and DATABASE_REPLICA_URLS for the shell (eval "$(trackr cluster env)")."""
+    from app.localcluster import ClusterError
+
+    try:
+        env = _cluster(directory).env()
+    except ClusterError as exc:
+        raise _fail(str(exc)) from exc
+    for key, value in env.items():
+        typer.echo(f"{key}={value}")
+
+
+def _alembic_config(database_url: str | None = None):  # type: ignore[no-untyped-def]
+    from alembic.config import Config
+
+    config = Config(str(PROJECT_ROOT / "alembic.ini"))
+    url = database_url or os.environ.get("DATABASE_URL")
+    if not url:
+        raise _fail("DATABASE_URL is not set: point it at the primary")
+    config.set_main_option("sqlalchemy.url", url.replace("%", "%%"))
+    return config
+
+
+@db_app.command("upgrade")
+def db_upgrade(revision: str = "head") -> None:
+    """Apply migrations up to REVISION (default head)."""
+    from alembic import command
+
+    command.upgrade(_alembic_config(), revision)
+
+
+@db_app.command("downgrade")
+def db_downgrade(revision: str) -> None:
+    """Roll migrations back to REVISION (e.g. -1 or base)."""
+    from alembic import command
+
+    command.downgrade(_alembic_config(), revision)
+
+
+@db_app.command("current")
+def db_current() -> None:
+    """Show the database's current revision."""
+    from alembic import command
+
+    command.current(_alembic_config())
+
+
+@app.command("seed")
+def seed_command() -> None:
+    """Insert the demo catalogue if the products table is empty."""
+    typer.echo(f"seeded {asyncio.run(_seed())} products")
+
+
+async def _seed() -> int:
+    from sqlalchemy.ext.asyncio import create_async_engine
+
+    from app.db.urls import async_url
+    from app.seed import seed
+
+    url = os.environ.get("DATABASE_URL")
+    if not url:
+        raise _fail("DATABASE_URL is not set: point it at the primary")
+    engine = create_async_engine(async_url(url))
+    try:
+        return await seed(engine)
+    finally:
+        await engine.dispose()
+
+
+_TTL = re.compile(r"^(\d+)([smhd]?)$")
+_UNITS = {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400}
+
+
+def parse_ttl(text: str) -> int:
+    match = _TTL.match(text.strip())
+    if match is None or int(match.group(1)) == 0:
+        raise typer.BadParameter("use a positive number with s, m, h or d, e.g. 1h")
+    return int(match.group(1)) * _UNITS[match.group(2)]
+
+
+def _dev_secret() -> str:
+    """JWT_SECRET from the environment always wins; otherwise a persistent dev-only secret."""
+    if secret := os.environ.get("JWT_SECRET"):
+        return secret
+    if DEV_SECRET_FILE.exists():
+        return DEV_SECRET_FILE.read_text().strip()
+    DEV_SECRET_FILE.parent.mkdir(parents=True, exist_ok=True)
+    secret = secrets.token_urlsafe(48)
+    DEV_SECRET_FILE.write_text(secret)
+    DEV_SECRET_FILE.chmod(0o600)
+    return secret
+
+
+@token_app.command("create")
+def token_create(
+    scope: Annotated[list[str], typer.Option(help="Scope to grant (repeatable)")],
+    ttl: Annotated[str, typer.Option(help="Lifetime: 30m, 1h, 7d")] = "1h",
+    subject: Annotated[str, typer.Option(help="The `sub` claim")] = "trackr-cli",
+) -> None:
+    """Print a signed JWT (uses JWT_SECRET; in development the `make run` dev secret)."""
+    from app.auth import create_token
+    from app.config import Settings
+
+    secret = os.environ.get("JWT_SECRET") or (
+        DEV_SECRET_FILE.read_text().strip() if DEV_SECRET_FILE.exists() else None
+    )
+    if not secret:
+        raise _fail("JWT_SECRET is not set (and no dev secret exists yet: run `make run` once)")
+    settings = Settings(jwt_secret=secret, app_env="development")
+    scopes = [s for item in scope for s in item.split()]
+    typer.echo(create_token(settings, scopes, parse_ttl(ttl), subject))
+
+
+@app.command("serve")
+def serve(
+    host: Annotated[str | None, typer.Option(help="Bind address (default HOST or 0.0.0.0)")] = None,
+    port: Annotated[int | None, typer.Option(help="Port (default PORT or 8000)")] = None,
+    workers: Annotated[int | None, typer.Option(help="Default WEB_CONCURRENCY or 1")] = None,
+) -> None:
+    """Production entry point: uvicorn with graceful shutdown and proxy headers."""
+    import uvicorn
+
+    uvicorn.run(
+        "app.asgi:app",
+        host=host or os.environ.get("HOST", "0.0.0.0"),
+        port=port or int(os.environ.get("PORT", "8000")),
+        workers=workers or int(os.environ.get("WEB_CONCURRENCY", "1")),
+        proxy_headers=True,
+        forwarded_allow_ips=os.environ.get("FORWARDED_ALLOW_IPS", "127.0.0.1"),
+        timeout_graceful_shutdown=int(os.environ.get("GRACEFUL_SHUTDOWN_SECONDS", "20")),
+        log_config=None,
+        access_log=False,
+    )
+
+
+@app.command("dev")
+def dev(
+    replicas: Annotated[int, typer.Option(min=0, max=8)] = 1,
+    directory: ClusterDir = Path(".data/cluster"),
+    port: Annotated[int, typer.Option(envvar="PORT")] = 8000,
+) -> None:
+    """Everything `make run` does: cluster up, migrate, seed, print a dev token, serve."""
+    cluster_up(replicas=replicas, directory=directory)
+    env = _cluster(directory).env()
+    os.environ.update(env)
+    from alembic import command
+
+    command.upgrade(_alembic_config(env["DATABASE_URL"]), "head")
+    typer.echo(f"seeded {asyncio.run(_seed())} products (0 means the data was already there)")
+    if "JWT_SECRET" not in os.environ:
+        os.environ["JWT_SECRET"] = _dev_secret()
+        typer.secho(
+            f"JWT_SECRET not set: using a generated dev secret ({DEV_SECRET_FILE})",
+            fg=typer.colors.YELLOW,
+        )
+    os.environ.setdefault("APP_ENV", "development")
+    os.environ.setdefault("LOG_FORMAT", "console")
+    from app.auth import create_token
+    from app.config import Settings
+
+    settings = Settings(jwt_secret=os.environ["JWT_SECRET"], app_env="development")
+    write_token = create_token(settings, ["products:write"], 12 * 3600, "dev")
+    base = f"http://127.0.0.1:{port}"
+    typer.secho(
+        f"\n  API:   {base}/api/products\n  Docs:  {base}/docs\n  Health: {base}/health\n"
+        f"  Write token (12h): {write_token}\n",
+        fg=typer.colors.GREEN,
+    )
+    serve(host="127.0.0.1", port=port, workers=1)
+
+
+def main() -> None:
+    app()

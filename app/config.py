@@ -1,0 +1,76 @@
+"""Settings from the environment (12-factor). Every variable is documented in README.md."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from typing import Literal
+
+from pydantic import Field, SecretStr, field_validator, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from app.db.urls import ReplicaUrl, parse_replica_urls
+
+MIN_SECRET_LENGTH = 32
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_file=".env", extra="ignore", populate_by_name=True)
+
+    app_env: Literal["development", "test", "production"] = "production"
+    host: str = "0.0.0.0"
+    port: int = 8000
+    log_level: str = "INFO"
+    log_format: Literal["json", "console"] = "json"
+
+    database_url: str = "postgresql://trackr@127.0.0.1:5432/trackr"
+    database_replica_urls: str = ""
+    db_pool_size: int = Field(10, ge=1)
+    db_max_overflow: int = Field(10, ge=0)
+    db_pool_recycle_seconds: int = Field(1800, ge=1)
+    db_connect_timeout_seconds: float = Field(2.0, gt=0)
+    db_statement_timeout_ms: int = Field(15_000, ge=0)
+
+    replica_check_interval_seconds: float = Field(1.0, gt=0)
+    replica_check_timeout_seconds: float = Field(0.5, gt=0)
+    replica_max_lag_bytes: int = Field(8 * 1024 * 1024, ge=0)
+    replica_max_lag_seconds: float = Field(10.0, ge=0)
+    replica_rise: int = Field(2, ge=1)
+
+    jwt_secret: SecretStr | None = None
+    jwt_public_key: str | None = None
+    jwt_algorithm: Literal["HS256", "HS384", "HS512", "RS256", "ES256"] = "HS256"
+    jwt_audience: str | None = None
+    jwt_issuer: str | None = None
+
+    max_body_bytes: int = Field(1024 * 1024, ge=1)
+
+    @field_validator("database_url")
+    @classmethod
+    def _postgres_url(cls, value: str) -> str:
+        if not value.startswith(("postgresql://", "postgres://", "postgresql+asyncpg://")):
+            raise ValueError("DATABASE_URL must be a postgresql:// URL")
+        return value
+
+    @model_validator(mode="after")
+    def _secrets_outside_dev(self) -> Settings:
+        if self.app_env != "production":
+            return self
+        if self.jwt_algorithm.startswith("HS"):
+            secret = self.jwt_secret.get_secret_value() if self.jwt_secret else ""
+            if len(secret) < MIN_SECRET_LENGTH:
+                raise ValueError(
+                    f"JWT_SECRET must be set to at least {MIN_SECRET_LENGTH} characters in "
+                    "production (APP_ENV=development allows a generated dev secret)"
+                )
+        elif not self.jwt_public_key:
+            raise ValueError(f"JWT_PUBLIC_KEY is required for {self.jwt_algorithm}")
+        return self
+
+    @property
+    def replicas(self) -> list[ReplicaUrl]:
+        return parse_replica_urls(self.database_replica_urls)
+
+
+@lru_cache
+def get_settings() -> Settings:
+    return Settings()

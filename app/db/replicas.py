@@ -1,0 +1,196 @@
+"""ReplicaPool: a per-process monitor of every replica's health and lag, and read balancing.
+
+A replica is in rotation only while it is reachable, in recovery and within both lag limits
+(bytes and seconds). It leaves after one bad check and returns after `replica_rise` good ones.
+Lag in seconds counts only while the replica is behind in bytes, so an idle primary (no new
+transactions to replay) is not mistaken for lag.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import itertools
+import logging
+import time
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+
+import asyncpg
+
+from app.config import Settings
+from app.db.lsn import parse_lsn
+
+log = logging.getLogger("trackr.replicas")
+
+PRIMARY_CHECK = "SELECT pg_is_in_recovery(), pg_current_wal_lsn()::text"
+REPLICA_CHECK = """
+SELECT pg_is_in_recovery(),
+       pg_last_wal_replay_lsn()::text,
+       pg_last_wal_receive_lsn()::text,
+       extract(epoch FROM now() - pg_last_xact_replay_timestamp())::float8
+"""
+
+
+@dataclass
+class NodeHealth:
+    """What the last check saw of one node."""
+
+    name: str
+    dsn: str = field(repr=False)
+    reachable: bool = False
+    in_recovery: bool | None = None
+    latency_ms: float | None = None
+    last_error: str | None = None
+    checked_at: datetime | None = None
+    conn: asyncpg.Connection | None = field(default=None, repr=False)
+
+    async def close(self) -> None:
+        if self.conn is not None:
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(self.conn.close(), timeout=1)
+            self.conn = None
+
+
+@dataclass
+class PrimaryHealth(NodeHealth):
+    wal_lsn: int | None = None
+
+
+@dataclass
+class ReplicaHealth(NodeHealth):
+    replay_lsn: int | None = None
+    lag_bytes: int | None = None
+    lag_seconds: float | None = None
+    in_rotation: bool = False
+    out_reason: str | None = "not checked yet"
+    good_streak: int = 0
+    seen_bad: bool = False
+    reads_routed: int = 0
+
+
+class ReplicaPool:
+    def __init__(self, settings: Settings, primary_dsn: str, replica_dsns: dict[str, str]) -> None:
+        self.settings = settings
+        self.primary = PrimaryHealth("primary", primary_dsn)
+        self.replicas = {name: ReplicaHealth(name, dsn) for name, dsn in replica_dsns.items()}
+        self._round_robin = itertools.count()
+        self._task: asyncio.Task[None] | None = None
+        self.fallbacks_to_primary = 0
+
+    # -- lifecycle ---------------------------------------------------------------------------
+    async def start(self) -> None:
+        await self.check_once()
+        self._task = asyncio.create_task(self._run(), name="replica-monitor")
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+            self._task = None
+        for node in (self.primary, *self.replicas.values()):
+            await node.close()
+
+    async def _run(self) -> None:
+        while True:
+            await asyncio.sleep(self.settings.replica_check_interval_seconds)
+            try:
+                await self.check_once()
+            except Exception:  # the monitor must never die
+                log.exception("replica check round failed")
+
+    # -- checks ------------------------------------------------------------------------------
+    async def _query(self, node: NodeHealth, sql: str) -> asyncpg.Record | None:
+        """One timed health query on the node's own monitor connection; None if it failed."""
+        timeout = self.settings.replica_check_timeout_seconds
+        started = time.perf_counter()
+        try:
+            if node.conn is None or node.conn.is_closed():
+                node.conn = await asyncpg.connect(
+                    node.dsn,
+                    timeout=timeout,
+                    command_timeout=timeout,
+                    server_settings={
+                        "application_name": "trackr-monitor",
+                        "statement_timeout": str(int(timeout * 1000)),
+                    },
+                )
+            row = await node.conn.fetchrow(sql, timeout=timeout)
+        except (OSError, TimeoutError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
+            node.reachable = False
+            node.latency_ms = None
+            node.last_error = f"{exc.__class__.__name__}: {exc}".strip(": ")
+            await node.close()
+            return None
+        finally:
+            node.checked_at = datetime.now(UTC)
+        node.reachable = True
+        node.last_error = None
+        node.latency_ms = round((time.perf_counter() - started) * 1000, 2)
+        return row
+
+    async def check_once(self) -> None:
+        row = await self._query(self.primary, PRIMARY_CHECK)
+        if row is not None:
+            self.primary.in_recovery = bool(row[0])
+            self.primary.wal_lsn = None if row[0] else parse_lsn(row[1])
+        await asyncio.gather(*(self._check_replica(r) for r in self.replicas.values()))
+
+    async def _check_replica(self, replica: ReplicaHealth) -> None:
+        row = await self._query(replica, REPLICA_CHECK)
+        if row is None:
+            self._exclude(replica, f"unreachable ({replica.last_error})")
+            return
+        in_recovery, replay, receive, replay_age = row
+        replica.in_recovery = bool(in_recovery)
+        if not in_recovery or replay is None:
+            replica.replay_lsn = replica.lag_bytes = replica.lag_seconds = None
+            self._exclude(replica, "not in recovery (promoted or not a standby)")
+            return
+        replica.replay_lsn = parse_lsn(replay)
+        reference = self.primary.wal_lsn if self.primary.reachable else None
+        if reference is None and receive is not None:
+            reference = parse_lsn(receive)
+        replica.lag_bytes = max(0, (reference or replica.replay_lsn) - replica.replay_lsn)
+        replica.lag_seconds = 0.0 if replica.lag_bytes == 0 else round(float(replay_age or 0), 3)
+        if replica.lag_bytes > self.settings.replica_max_lag_bytes:
+            self._exclude(replica, f"lag {replica.lag_bytes} B over the limit")
+        elif replica.lag_seconds > self.settings.replica_max_lag_seconds:
+            self._exclude(replica, f"lag {replica.lag_seconds} s over the limit")
+        else:
+            self._good(replica)
+
+    def _exclude(self, replica: ReplicaHealth, reason: str) -> None:
+        if replica.in_rotation:
+            log.warning("replica %s leaves rotation: %s", replica.name, reason)
+        replica.in_rotation = False
+        replica.out_reason = reason
+        replica.good_streak = 0
+        replica.seen_bad = True
+
+    def _good(self, replica: ReplicaHealth) -> None:
+        replica.good_streak += 1
+        # A replica never seen bad (boot) joins at once; one that failed must prove itself.
+        needed = self.settings.replica_rise if replica.seen_bad else 1
+        if not replica.in_rotation and replica.good_streak >= needed:
+            if replica.seen_bad:
+                log.info("replica %s back in rotation", replica.name)
+            replica.in_rotation = True
+            replica.out_reason = None
+
+    # -- balancing ---------------------------------------------------------------------------
+    def choose(self, min_lsn: int | None = None) -> ReplicaHealth | None:
+        """A replica to read from (round robin), or None when the primary must serve."""
+        candidates = [
+            r
+            for r in self.replicas.values()
+            if r.in_rotation
+            and (min_lsn is None or (r.replay_lsn is not None and r.replay_lsn >= min_lsn))
+        ]
+        if not candidates:
+            self.fallbacks_to_primary += 1
+            return None
+        chosen = candidates[next(self._round_robin) % len(candidates)]
+        chosen.reads_routed += 1
+        return chosen

@@ -1,0 +1,90 @@
+"""Turn the replica monitor's observations into the /health document."""
+
+from __future__ import annotations
+
+import time
+from datetime import UTC, datetime
+from typing import Any, Literal
+
+from pydantic import BaseModel
+
+from app.db.replicas import ReplicaPool
+
+Status = Literal["ok", "degraded", "down"]
+
+
+class PrimaryReport(BaseModel):
+    status: Literal["up", "down"]
+    latency_ms: float | None
+    error: str | None = None
+
+
+class ReplicaReport(BaseModel):
+    name: str
+    status: Literal["up", "down"]
+    in_rotation: bool
+    latency_ms: float | None
+    lag_bytes: int | None
+    lag_seconds: float | None
+    reason: str | None = None
+
+
+class DatabaseReport(BaseModel):
+    primary: PrimaryReport
+    replicas: list[ReplicaReport]
+
+
+class HealthReport(BaseModel):
+    status: Status
+    timestamp: datetime
+    uptime_seconds: float
+    version: str
+    reasons: list[str]
+    database: DatabaseReport
+
+
+def build_report(pool: ReplicaPool, started_at: float, version: str) -> HealthReport:
+    primary_up = pool.primary.reachable and pool.primary.in_recovery is False
+    primary = PrimaryReport(
+        status="up" if primary_up else "down",
+        latency_ms=pool.primary.latency_ms,
+        error=None if primary_up else (pool.primary.last_error or "primary is in recovery"),
+    )
+    replicas = [
+        ReplicaReport(
+            name=r.name,
+            status="up" if r.reachable else "down",
+            in_rotation=r.in_rotation,
+            latency_ms=r.latency_ms,
+            lag_bytes=r.lag_bytes,
+            lag_seconds=r.lag_seconds,
+            reason=r.out_reason,
+        )
+        for r in pool.replicas.values()
+    ]
+    reasons: list[str] = []
+    if not primary_up:
+        reasons.append("primary unavailable: writes fail, reads use replicas")
+    reasons += [
+        f"replica {r.name} out of rotation: {r.reason}" for r in replicas if not r.in_rotation
+    ]
+    if replicas and not any(r.in_rotation for r in replicas) and primary_up:
+        reasons.append("no replica in rotation: reads go to the primary")
+    can_read = primary_up or any(r.in_rotation for r in replicas)
+    status: Status = "down" if not can_read else ("degraded" if reasons else "ok")
+    return HealthReport(
+        status=status,
+        timestamp=datetime.now(UTC),
+        uptime_seconds=round(time.monotonic() - started_at, 3),
+        version=version,
+        reasons=reasons,
+        database=DatabaseReport(primary=primary, replicas=replicas),
+    )
+
+
+def can_serve_reads(report: HealthReport) -> bool:
+    return report.status != "down"
+
+
+def as_dict(report: HealthReport) -> dict[str, Any]:
+    return report.model_dump(mode="json")

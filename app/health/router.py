@@ -1,0 +1,37 @@
+"""/health (full report), /health/live (process only) and /health/ready (can serve reads)."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Request
+from starlette.responses import Response
+
+from app.health.report import HealthReport, as_dict, build_report, can_serve_reads
+from app.responses import json_response
+
+router = APIRouter(prefix="/health", tags=["health"])
+
+
+def _report(request: Request) -> HealthReport:
+    state = request.app.state
+    return build_report(state.database.pool, state.started_at, state.version)
+
+
+@router.get("", response_model=HealthReport, responses={503: {"model": HealthReport}})
+async def health(request: Request) -> Response:
+    """DB latency, replica lag and rotation; 503 when reads cannot be served."""
+    report = _report(request)
+    return json_response(as_dict(report), status_code=200 if can_serve_reads(report) else 503)
+
+
+@router.get("/live")
+async def live() -> Response:
+    """The process is up (no database check)."""
+    return json_response({"status": "ok"})
+
+
+@router.get("/ready")
+async def ready(request: Request) -> Response:
+    """200 while reads can be served (a primary or a replica in rotation), else 503."""
+    report = _report(request)
+    ok = can_serve_reads(report)
+    return json_response({"status": report.status}, status_code=200 if ok else 503)

@@ -1,0 +1,58 @@
+"""create_app(): settings, lifespan (engines + replica monitor), middleware, errors, routers."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from importlib.metadata import PackageNotFoundError, version
+
+from fastapi import FastAPI
+
+from app.categories.router import router as categories_router
+from app.config import Settings, get_settings
+from app.db.database import Database
+from app.errors import install_error_handlers
+from app.health.router import router as health_router
+from app.logs import configure_logging
+from app.middleware import BodySizeLimitMiddleware, RequestContextMiddleware
+from app.products.router import router as products_router
+
+
+def _version() -> str:
+    try:
+        return version("trackr")
+    except PackageNotFoundError:
+        return "0.0.0"
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    settings = settings or get_settings()
+    configure_logging(settings.log_level, settings.log_format)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        database = Database.from_settings(settings)
+        await database.start()
+        app.state.database = database
+        try:
+            yield
+        finally:
+            await database.stop()
+
+    app = FastAPI(
+        title="trackr",
+        version=_version(),
+        summary="Multi-category price tracking on a replicated PostgreSQL",
+        lifespan=lifespan,
+    )
+    app.state.settings = settings
+    app.state.started_at = time.monotonic()
+    app.state.version = app.version
+    install_error_handlers(app)
+    app.include_router(health_router)
+    app.include_router(categories_router)
+    app.include_router(products_router)
+    app.add_middleware(BodySizeLimitMiddleware, max_bytes=settings.max_body_bytes)
+    app.add_middleware(RequestContextMiddleware)
+    return app

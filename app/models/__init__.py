@@ -1,0 +1,7 @@
+"""Every ORM model, imported here so Alembic and the app see one metadata."""
+
+from app.db.base import Base
+from app.models.price_history import PriceHistory
+from app.models.product import Product
+
+__all__ = ["Base", "PriceHistory", "Product"]

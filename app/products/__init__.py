@@ -1,0 +1,1 @@
+"""Products: the REST resource, its rules and its SQL."""

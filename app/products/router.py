@@ -1,0 +1,122 @@
+"""HTTP endpoints of /api/products. Thin: parse, call the service, shape the response."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Body, Depends, Header, Path, Query, Request, status
+from sqlalchemy import RowMapping
+from starlette.responses import Response
+
+from app.auth import WriterDep
+from app.db.session import ReadSessionDep, WriteSessionDep
+from app.errors import PreconditionFailed, Problem
+from app.products import service
+from app.products.filters import product_filters
+from app.products.listing import ProductFilters, SortName
+from app.products.schemas import (
+    PriceHistoryOut,
+    ProductCreate,
+    ProductOut,
+    ProductPage,
+    ProductUpdate,
+)
+from app.responses import json_response
+
+router = APIRouter(prefix="/api/products", tags=["products"])
+
+ProductId = Annotated[int, Path(ge=1, le=2**63 - 1, description="Product id")]
+PROBLEMS: dict[int | str, dict[str, Any]] = {
+    code: {"model": Problem, "content": {"application/problem+json": {}}}
+    for code in (400, 401, 403, 404, 412, 413, 422, 503)
+}
+
+
+def etag(row: RowMapping) -> str:
+    return f'"{row["version"]}"'
+
+
+def _product_headers(row: RowMapping) -> dict[str, str]:
+    return {"ETag": etag(row)}
+
+
+def _expected_version(if_match: str | None) -> int | None:
+    if if_match is None or if_match.strip() == "*":
+        return None
+    tag = if_match.strip().removeprefix("W/").strip('"')
+    if not tag.isdigit():
+        raise PreconditionFailed(f"If-Match {if_match!r} is not an ETag this API issued")
+    return int(tag)
+
+
+@router.get("", response_model=ProductPage, responses=PROBLEMS)
+async def list_products(
+    session: ReadSessionDep,
+    filters: Annotated[ProductFilters, Depends(product_filters)],
+    sort: SortName = "id",
+    limit: Annotated[int, Query(ge=1, le=100)] = 20,
+    cursor: Annotated[str | None, Query(max_length=1000)] = None,
+) -> Response:
+    """List products with filters, a sort order and keyset pagination."""
+    rows, next_cursor = await service.list_products(session, filters, sort, cursor, limit)
+    return json_response({"items": [dict(r) for r in rows], "next_cursor": next_cursor})
+
+
+@router.get("/{product_id}", response_model=ProductOut, responses=PROBLEMS)
+async def get_product(
+    product_id: ProductId,
+    session: ReadSessionDep,
+    if_none_match: Annotated[str | None, Header()] = None,
+) -> Response:
+    """One product; `ETag` carries its version (send `If-None-Match` for a 304)."""
+    row = await service.get_product(session, product_id)
+    headers = _product_headers(row)
+    if if_none_match is not None and headers["ETag"] in {
+        t.strip() for t in if_none_match.split(",")
+    }:
+        return Response(status_code=status.HTTP_304_NOT_MODIFIED, headers=headers)
+    return json_response(dict(row), headers=headers)
+
+
+@router.get("/{product_id}/prices", response_model=PriceHistoryOut, responses=PROBLEMS)
+async def get_price_history(
+    product_id: ProductId,
+    session: ReadSessionDep,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+) -> Response:
+    """The product's price history, newest first."""
+    points = await service.price_history(session, product_id, limit)
+    return json_response({"product_id": product_id, "items": [dict(p) for p in points]})
+
+
+@router.post("", response_model=ProductOut, status_code=201, responses=PROBLEMS)
+async def create_product(
+    _: WriterDep,
+    request: Request,
+    session: WriteSessionDep,
+    data: Annotated[ProductCreate, Body()],
+) -> Response:
+    """Create a product (scope `products:write`); its first price-history point is recorded."""
+    row = await service.create_product(session, data)
+    headers = {**_product_headers(row), "Location": f"{request.url.path}/{row['id']}"}
+    return json_response(dict(row), status_code=201, headers=headers)
+
+
+@router.patch("/{product_id}", response_model=ProductOut, responses=PROBLEMS)
+async def update_product(
+    _: WriterDep,
+    product_id: ProductId,
+    session: WriteSessionDep,
+    data: Annotated[ProductUpdate, Body()],
+    if_match: Annotated[str | None, Header()] = None,
+) -> Response:
+    """Partially update a product; attributes are merged then re-validated. Honours If-Match."""
+    row = await service.update_product(session, product_id, data, _expected_version(if_match))
+    return json_response(dict(row), headers=_product_headers(row))
+
+
+@router.delete("/{product_id}", status_code=204, responses=PROBLEMS)
+async def delete_product(_: WriterDep, product_id: ProductId, session: WriteSessionDep) -> Response:
+    """Delete a product and its price history."""
+    await service.delete_product(session, product_id)
+    return Response(status_code=204)

@@ -1,0 +1,78 @@
+"""Session-wide real PostgreSQL primary + streaming replica, migrated once.
+
+Tests commit real data (replication ships only committed data), so each test that touches
+products starts from a truncated table instead of a rolled-back transaction.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from alembic.config import Config
+from fastapi.testclient import TestClient
+
+from alembic import command
+from app.config import Settings
+from app.localcluster import Cluster
+from app.main import create_app
+from tests.support import TEST_SECRET, wait_replicated
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def alembic_config(database_url: str) -> Config:
+    config = Config(str(ROOT / "alembic.ini"))
+    config.set_main_option("sqlalchemy.url", database_url.replace("%", "%%"))
+    config.attributes["configure_logging"] = False
+    return config
+
+
+@pytest.fixture(scope="session")
+def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
+    cluster = Cluster(tmp_path_factory.mktemp("cluster"))
+    cluster.up(replicas=1)
+    try:
+        yield cluster
+    finally:
+        cluster.destroy()
+
+
+@pytest.fixture(scope="session")
+def migrated(cluster: Cluster) -> Cluster:
+    command.upgrade(alembic_config(cluster.env()["DATABASE_URL"]), "head")
+    return cluster
+
+
+def make_settings(cluster: Cluster, **overrides: object) -> Settings:
+    env = cluster.env()
+    values: dict[str, object] = {
+        "app_env": "test",
+        "database_url": env["DATABASE_URL"],
+        "database_replica_urls": env["DATABASE_REPLICA_URLS"],
+        "jwt_secret": TEST_SECRET,
+        "log_format": "console",
+        "log_level": "WARNING",
+        "replica_check_interval_seconds": 0.2,
+        **overrides,
+    }
+    return Settings.model_validate(values)
+
+
+@pytest.fixture
+def settings(migrated: Cluster) -> Settings:
+    return make_settings(migrated)
+
+
+@pytest.fixture
+def clean_db(migrated: Cluster) -> Cluster:
+    migrated.primary().sql("TRUNCATE products RESTART IDENTITY CASCADE", dbname="trackr")
+    wait_replicated(migrated)
+    return migrated
+
+
+@pytest.fixture
+def client(settings: Settings, clean_db: Cluster) -> Iterator[TestClient]:
+    with TestClient(create_app(settings), raise_server_exceptions=False) as test_client:
+        yield test_client
