@@ -125,4 +125,5 @@ async def product_exists(session: AsyncSession, product_id: int) -> bool:
 
 async def counts_by_category(session: AsyncSession) -> dict[str, int]:
     stmt = select(products.c.category, func.count()).group_by(products.c.category)
-    return dict((await session.execute(stmt)).tuples().all())
+    result = await session.execute(stmt)
+    return {category: int(count) for category, count in result}

@@ -1,0 +1,91 @@
+"""Writes need a valid JWT with the products:write scope; reads are public."""
+
+from __future__ import annotations
+
+import time
+
+import jwt
+import pytest
+from fastapi.testclient import TestClient
+
+from app.config import Settings
+from app.localcluster import Cluster
+from app.main import create_app
+from tests.support import TEST_SECRET, bearer, token
+
+BODY = {"category": "games", "name": "Tetris", "price": 20, "attributes": {"platform": "GB"}}
+
+
+def _claims(**extra: object) -> dict[str, object]:
+    return {"sub": "t", "scope": "products:write", "exp": int(time.time()) + 60, **extra}
+
+
+@pytest.mark.parametrize(
+    ("headers", "status"),
+    [
+        ({}, 401),
+        ({"Authorization": "Basic dXNlcjpwYXNz"}, 401),
+        ({"Authorization": "Bearer not-a-jwt"}, 401),
+        ({"Authorization": "Bearer " + jwt.encode(_claims(), "wrong-secret" * 4)}, 401),
+        ({"Authorization": "Bearer " + jwt.encode(_claims(exp=1), TEST_SECRET)}, 401),
+        ({"Authorization": "Bearer " + jwt.encode({"scope": "products:write"}, TEST_SECRET)}, 401),
+        ({"Authorization": "Bearer " + jwt.encode(_claims(scope="products:read"), TEST_SECRET)},
+         403),
+    ],
+)  # fmt: skip
+def test_write_rejections(client: TestClient, headers: dict[str, str], status: int) -> None:
+    response = client.post("/api/products", json=BODY, headers=headers)
+    assert response.status_code == status, response.text
+    assert response.headers["content-type"] == "application/problem+json"
+    if status == 401:
+        assert response.headers["WWW-Authenticate"].startswith("Bearer")
+
+
+def test_scope_is_a_space_separated_list(client: TestClient, settings: Settings) -> None:
+    headers = {"Authorization": f"Bearer {token(settings, 'openid', 'products:write')}"}
+    assert client.post("/api/products", json=BODY, headers=headers).status_code == 201
+
+
+def test_unauthenticated_delete_and_patch_are_401(client: TestClient) -> None:
+    assert client.delete("/api/products/1").status_code == 401
+    assert client.patch("/api/products/1", json={"price": 1}).status_code == 401
+
+
+def test_reads_need_no_token(client: TestClient) -> None:
+    assert client.get("/api/products").status_code == 200
+
+
+def test_audience_and_issuer_are_checked_when_configured(
+    clean_db: Cluster, settings: Settings
+) -> None:
+    strict = settings.model_copy(update={"jwt_audience": "trackr", "jwt_issuer": "https://idp"})
+    with TestClient(create_app(strict)) as client:
+        ok = bearer(strict, "products:write")
+        assert client.post("/api/products", json=BODY, headers=ok).status_code == 201
+        wrong_aud = jwt.encode(_claims(aud="other", iss="https://idp"), TEST_SECRET)
+        response = client.post(
+            "/api/products", json=BODY, headers={"Authorization": f"Bearer {wrong_aud}"}
+        )
+        assert response.status_code == 401
+
+
+def test_rs256_with_a_public_key(clean_db: Cluster, settings: Settings) -> None:
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import rsa
+
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    public_pem = (
+        key.public_key()
+        .public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
+        .decode()
+    )
+    rs = settings.model_copy(
+        update={"jwt_algorithm": "RS256", "jwt_public_key": public_pem, "jwt_secret": None}
+    )
+    signed = jwt.encode(_claims(), key, algorithm="RS256")
+    with TestClient(create_app(rs)) as client:
+        headers = {"Authorization": f"Bearer {signed}"}
+        assert client.post("/api/products", json=BODY, headers=headers).status_code == 201
+        forged = jwt.encode(_claims(), "x" * 40, algorithm="HS256")
+        headers = {"Authorization": f"Bearer {forged}"}
+        assert client.post("/api/products", json=BODY, headers=headers).status_code == 401

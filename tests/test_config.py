@@ -1,0 +1,53 @@
+"""Settings: safe defaults, no working secret outside development, replica URL parsing."""
+
+from __future__ import annotations
+
+import pytest
+from pydantic import ValidationError
+
+from app.config import Settings
+from app.db.urls import ReplicaUrl, parse_replica_urls
+
+
+def test_production_refuses_a_missing_or_short_secret() -> None:
+    with pytest.raises(ValidationError, match="JWT_SECRET"):
+        Settings(app_env="production")
+    with pytest.raises(ValidationError, match="JWT_SECRET"):
+        Settings(app_env="production", jwt_secret="short")
+    assert Settings(app_env="production", jwt_secret="s" * 32)
+
+
+def test_production_asymmetric_needs_a_public_key() -> None:
+    with pytest.raises(ValidationError, match="JWT_PUBLIC_KEY"):
+        Settings(app_env="production", jwt_algorithm="RS256")
+
+
+def test_development_allows_no_secret() -> None:
+    assert Settings(app_env="development").jwt_secret is None
+
+
+def test_environment_variables(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("APP_ENV", "development")
+    monkeypatch.setenv("PORT", "9123")
+    monkeypatch.setenv("REPLICA_MAX_LAG_BYTES", "1024")
+    settings = Settings()
+    assert settings.port == 9123
+    assert settings.replica_max_lag_bytes == 1024
+
+
+def test_database_url_must_be_postgres() -> None:
+    with pytest.raises(ValidationError, match="postgresql"):
+        Settings(app_env="development", database_url="mysql://x")
+
+
+def test_replica_urls_named_and_derived() -> None:
+    parsed = parse_replica_urls(
+        "east=postgresql://u:p@db-east:5432/t, postgresql://u:p@db-west:6543/t?sslmode=require"
+    )
+    assert parsed == [
+        ReplicaUrl("east", "postgresql://u:p@db-east:5432/t"),
+        ReplicaUrl("db-west:6543", "postgresql://u:p@db-west:6543/t?sslmode=require"),
+    ]
+    assert parse_replica_urls("") == []
+    with pytest.raises(ValueError, match="unique"):
+        parse_replica_urls("a=postgresql://h/t,a=postgresql://h2/t")

@@ -1,0 +1,88 @@
+"""Reads go to the replica, writes to the primary, and a consistency token is never stale.
+
+The replica's replay is paused for real (pg_wal_replay_pause), so "stale" is observable.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+
+import pytest
+from fastapi.testclient import TestClient
+
+from app.config import Settings
+from app.localcluster import Cluster
+from tests.support import bearer, wait_replicated
+
+MAC = {"category": "mac", "name": "iMac", "price": 1299,
+       "attributes": {"model": "iMac 24", "chip": "M3"}}  # fmt: skip
+
+
+@pytest.fixture
+def paused_replica(clean_db: Cluster) -> Iterator[Cluster]:
+    replica = clean_db.replicas()[0]
+    replica.sql("SELECT pg_wal_replay_pause()")
+    try:
+        yield clean_db
+    finally:
+        replica.sql("SELECT pg_wal_replay_resume()")
+        wait_replicated(clean_db)
+
+
+def test_reads_are_served_by_the_replica_and_writes_by_the_primary(
+    client: TestClient, settings: Settings
+) -> None:
+    write = client.post("/api/products", json=MAC, headers=bearer(settings, "products:write"))
+    assert write.headers["X-Served-By"] == "primary"
+    read = client.get("/api/products")
+    assert read.headers["X-Served-By"] == "replica:replica1"
+
+
+def test_paused_replay_stale_without_token_fresh_with_it(
+    paused_replica: Cluster, client: TestClient, settings: Settings
+) -> None:
+    auth = bearer(settings, "products:write")
+    created = client.post("/api/products", json=MAC, headers=auth)
+    assert created.status_code == 201
+    token = created.headers["X-Consistency-Token"]
+    product_id = created.json()["id"]
+
+    stale = client.get(f"/api/products/{product_id}")
+    assert stale.headers["X-Served-By"] == "replica:replica1"
+    assert stale.status_code == 404  # the replica has not replayed the insert
+
+    fresh = client.get(f"/api/products/{product_id}", headers={"X-Consistency-Token": token})
+    assert fresh.status_code == 200
+    assert fresh.headers["X-Served-By"] == "primary"
+
+    paused_replica.replicas()[0].sql("SELECT pg_wal_replay_resume()")
+    deadline = time.monotonic() + 10
+    while True:  # the monitor sees the replay position advance within a check or two
+        again = client.get(f"/api/products/{product_id}", headers={"X-Consistency-Token": token})
+        if again.headers["X-Served-By"] == "replica:replica1":
+            break
+        assert time.monotonic() < deadline, "reads never returned to the replica"
+        time.sleep(0.1)
+    assert again.status_code == 200
+    assert client.get("/api/products").headers["X-Served-By"] == "replica:replica1"
+
+
+def test_token_from_a_write_is_a_wal_position(client: TestClient, settings: Settings) -> None:
+    created = client.post("/api/products", json=MAC, headers=bearer(settings, "products:write"))
+    token = created.headers["X-Consistency-Token"]
+    high, _, low = token.partition("/")
+    int(high, 16), int(low, 16)
+
+
+def test_reads_fall_back_to_the_primary_when_no_replica_is_configured(
+    clean_db: Cluster, settings: Settings
+) -> None:
+    from app.main import create_app
+
+    alone = settings.model_copy(update={"database_replica_urls": ""})
+    with TestClient(create_app(alone)) as client:
+        response = client.get("/api/products")
+        assert response.status_code == 200
+        assert response.headers["X-Served-By"] == "primary"
+        assert client.get("/health").json()["status"] == "ok"
