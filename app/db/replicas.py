@@ -2,8 +2,8 @@
 
 A replica is in rotation only while it is reachable, in recovery and within both lag limits
 (bytes and seconds). It leaves after one bad check and returns after `replica_rise` good ones.
-Lag in seconds counts only while the replica is behind in bytes, so an idle primary (no new
-transactions to replay) is not mistaken for lag.
+Lag in seconds comes from the primary's sampled WAL timeline (see walclock.py), so neither an
+idle primary nor WAL without transactions is mistaken for lag.
 """
 
 from __future__ import annotations
@@ -20,6 +20,7 @@ import asyncpg
 
 from app.config import Settings
 from app.db.lsn import parse_lsn
+from app.db.walclock import WalClock
 
 log = logging.getLogger("trackr.replicas")
 
@@ -75,6 +76,7 @@ class ReplicaPool:
         self.primary = PrimaryHealth("primary", primary_dsn)
         self.replicas = {name: ReplicaHealth(name, dsn) for name, dsn in replica_dsns.items()}
         self._round_robin = itertools.count()
+        self._wal_clock = WalClock()
         self._task: asyncio.Task[None] | None = None
         self.fallbacks_to_primary = 0
 
@@ -135,6 +137,8 @@ class ReplicaPool:
         if row is not None:
             self.primary.in_recovery = bool(row[0])
             self.primary.wal_lsn = None if row[0] else parse_lsn(row[1])
+            if self.primary.wal_lsn is not None:
+                self._wal_clock.record(time.monotonic(), self.primary.wal_lsn)
         await asyncio.gather(*(self._check_replica(r) for r in self.replicas.values()))
 
     async def _check_replica(self, replica: ReplicaHealth) -> None:
@@ -153,13 +157,24 @@ class ReplicaPool:
         if reference is None and receive is not None:
             reference = parse_lsn(receive)
         replica.lag_bytes = max(0, (reference or replica.replay_lsn) - replica.replay_lsn)
-        replica.lag_seconds = 0.0 if replica.lag_bytes == 0 else round(float(replay_age or 0), 3)
+        replica.lag_seconds = self._seconds_behind(replica, replay_age)
         if replica.lag_bytes > self.settings.replica_max_lag_bytes:
             self._exclude(replica, f"lag {replica.lag_bytes} B over the limit")
         elif replica.lag_seconds > self.settings.replica_max_lag_seconds:
             self._exclude(replica, f"lag {replica.lag_seconds} s over the limit")
         else:
             self._good(replica)
+
+    def _seconds_behind(self, replica: ReplicaHealth, replay_age: float | None) -> float:
+        if replica.lag_bytes == 0:
+            return 0.0
+        assert replica.replay_lsn is not None
+        behind = None
+        if self.primary.reachable:
+            behind = self._wal_clock.seconds_behind(replica.replay_lsn, time.monotonic())
+        if behind is None:  # primary unseen: the last replayed transaction is all we have
+            behind = float(replay_age or 0.0)
+        return round(behind, 3)
 
     def _exclude(self, replica: ReplicaHealth, reason: str) -> None:
         if replica.in_rotation:
