@@ -221,6 +221,9 @@ def dev(
     replicas: Annotated[int, typer.Option(min=0, max=8)] = 1,
     directory: ClusterDir = Path(".data/cluster"),
     port: Annotated[int, typer.Option(envvar="PORT")] = 8000,
+    keep_cluster: Annotated[
+        bool, typer.Option(help="Leave the cluster running when the server stops")
+    ] = False,
 ) -> None:
     """Everything `make run` does: cluster up, migrate, seed, print a dev token, serve."""
     cluster_up(replicas=replicas, directory=directory)
@@ -249,7 +252,12 @@ def dev(
         f"  Write token (12h): {write_token}\n",
         fg=typer.colors.GREEN,
     )
-    serve(host="127.0.0.1", port=port, workers=1)
+    try:
+        serve(host="127.0.0.1", port=port, workers=1)
+    finally:
+        if not keep_cluster:
+            _cluster(directory).down()
+            typer.echo("cluster stopped (data kept in .data/cluster; `make run` resumes it)")
 
 
 def main() -> None:
