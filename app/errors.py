@@ -11,7 +11,7 @@ import orjson
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from pydantic import BaseModel, Field
-from sqlalchemy.exc import DBAPIError, OperationalError
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import Response
@@ -195,14 +195,28 @@ async def _http_exception(request: Request, exc: Exception) -> Response:
     )
 
 
+# SQLSTATE classes and codes that mean "the database is briefly unable", not "a bug":
+# 08 connection exceptions, 53 insufficient resources, 57 operator intervention (shutdown,
+# statement timeout), 25006 read-only transaction (the node changed role under us).
+TRANSIENT_SQLSTATE_CLASSES = ("08", "53", "57")
+TRANSIENT_SQLSTATES = ("25006", "40001", "40P01")
+
+
+def is_transient_db_error(exc: BaseException) -> bool:
+    if isinstance(exc, OSError | PoolTimeoutError):
+        return True
+    if not isinstance(exc, DBAPIError):
+        return False
+    if exc.connection_invalidated or isinstance(exc.orig, OSError):
+        return True
+    sqlstate = str(getattr(exc.orig, "sqlstate", "") or "")
+    return sqlstate.startswith(TRANSIENT_SQLSTATE_CLASSES) or sqlstate in TRANSIENT_SQLSTATES
+
+
 async def _database_unavailable(request: Request, exc: Exception) -> Response:
-    if (
-        isinstance(exc, DBAPIError)
-        and not exc.connection_invalidated
-        and not isinstance(exc, OperationalError)
-    ):
+    if not is_transient_db_error(exc):
         return await _unhandled(request, exc)
-    log.warning("database unavailable: %s", exc.__class__.__name__, exc_info=exc)
+    log.warning("database unavailable: %s: %s", exc.__class__.__name__, exc)
     return ServiceUnavailable("The database is unavailable; retry shortly.").response(
         instance=request.url.path
     )

@@ -3,15 +3,19 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, TypeAdapter
+from pydantic import AfterValidator, BaseModel, ConfigDict, TypeAdapter, field_validator
+
+from app.text import reject_nul
 
 
 class Attributes(BaseModel):
     """Base for category attribute models: unknown keys are rejected, never silently kept."""
 
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+    _no_nul = field_validator("*")(reject_nul)
 
 
 @dataclass(frozen=True)
@@ -34,6 +38,7 @@ class Category:
     def parse_filter_value(self, key: str, raw: str) -> Any:
         """Type a query-string value by the attribute's declared type (`ram_gb=16` → 16)."""
         field = self.attributes.model_fields[key]
-        assert field.annotation is not None
-        adapter: TypeAdapter[Any] = TypeAdapter(field.annotation)
+        # The field's constraints (ge/le/max_length) live in its metadata, not its annotation.
+        constrained: Any = Annotated[field.annotation, *field.metadata, AfterValidator(reject_nul)]
+        adapter: TypeAdapter[Any] = TypeAdapter(constrained)
         return adapter.dump_python(adapter.validate_strings(raw), mode="json")

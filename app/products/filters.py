@@ -12,6 +12,7 @@ from app.categories import get_category
 from app.errors import FieldProblem, ValidationProblem
 from app.products.listing import ProductFilters
 from app.products.schemas import Money
+from app.text import NUL_MESSAGE, has_nul
 
 ATTR_PREFIX = "attr."
 KNOWN_PARAMETERS = (
@@ -39,7 +40,15 @@ def product_filters(
     in_stock: Annotated[bool | None, Query()] = None,
 ) -> ProductFilters:
     """Also reads `attr.<key>=<value>` (repeatable, needs `category`, typed by its schema)."""
-    problems: list[FieldProblem] = []
+    problems: list[FieldProblem] = [
+        _problem(key, NUL_MESSAGE, "nul_character")
+        for key, raw in request.query_params.multi_items()
+        if has_nul(raw) or has_nul(key)
+    ]
+    if problems:
+        raise ValidationProblem(
+            "the query string has invalid filters; see `errors`", errors=problems
+        )
     known_category = get_category(category) if category is not None else None
     if category is not None and known_category is None:
         problems.append(_problem("category", f"unknown category {category!r}", "unknown_category"))

@@ -12,6 +12,7 @@ from typing import Any, Literal
 import orjson
 
 from app.errors import InvalidCursor
+from app.text import has_nul
 
 SortName = Literal["id", "price", "-price", "name", "-updated_at"]
 SORTS: dict[str, tuple[str, bool]] = {
@@ -55,8 +56,8 @@ class Cursor:
         try:
             padded = token + "=" * (-len(token) % 4)
             data = orjson.loads(base64.urlsafe_b64decode(padded.encode()))
-            if not isinstance(data, dict) or not isinstance(data.get("i"), int):
-                raise ValueError("cursor has no id")
+            if not isinstance(data, dict) or not _is_row_id(data.get("i")):
+                raise ValueError("cursor has no valid id")
             if data.get("s") != sort:
                 raise InvalidCursor(
                     f"this cursor belongs to sort={data.get('s')!r}, not sort={sort!r}; "
@@ -71,13 +72,28 @@ class Cursor:
             ) from None
 
 
+MAX_ID = 2**63 - 1
+MAX_PRICE = Decimal("1e10")  # numeric(12,2)
+
+
+def _is_row_id(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and 1 <= value <= MAX_ID
+
+
 def _typed_value(column: str, value: Any) -> Any:
+    """The cursor's sort-key value, checked as strictly as the column it came from."""
     if column == "id":
         return None
-    if not isinstance(value, str):
+    if not isinstance(value, str) or has_nul(value):
         raise ValueError("cursor value must be a string")
     if column == "price":
-        return Decimal(value)
+        price = Decimal(value)
+        if not price.is_finite() or not 0 <= price < MAX_PRICE:
+            raise ValueError("cursor price out of range")
+        return price
     if column == "updated_at":
-        return datetime.fromisoformat(value)
+        moment = datetime.fromisoformat(value)
+        if moment.tzinfo is None:
+            raise ValueError("cursor timestamp lacks a time zone")
+        return moment
     return value

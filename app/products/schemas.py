@@ -13,10 +13,12 @@ from pydantic import (
     ConfigDict,
     Field,
     PlainSerializer,
+    field_validator,
     model_validator,
 )
 
 from app.categories import category_names
+from app.text import reject_nul
 
 Money = Annotated[
     Decimal,
@@ -35,6 +37,8 @@ CategoryName = Annotated[str, Field(json_schema_extra={"enum": category_names()}
 
 class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+    _no_nul = field_validator("category", "name", check_fields=False)(reject_nul)
 
 
 class ProductCreate(_Strict):
