@@ -7,10 +7,9 @@ import os
 from logging.config import fileConfig
 
 from sqlalchemy.engine import Connection
-from sqlalchemy.ext.asyncio import create_async_engine
 
 from alembic import context
-from app.db.urls import async_url
+from app.db.engines import create_engine
 from app.models import Base
 
 config = context.config
@@ -29,7 +28,7 @@ def _database_url() -> str:
 
 def run_migrations_offline() -> None:
     context.configure(
-        url=async_url(_database_url()).render_as_string(hide_password=False),
+        url="postgresql+asyncpg://",
         target_metadata=target_metadata,
         literal_binds=True,
         dialect_opts={"paramstyle": "named"},
@@ -46,7 +45,7 @@ def _run_sync(connection: Connection) -> None:
 
 
 async def run_migrations_online() -> None:
-    engine = create_async_engine(async_url(_database_url()))
+    engine = create_engine(_database_url(), application_name="trackr-migrate")
     try:
         async with engine.connect() as connection:
             await connection.run_sync(_run_sync)

@@ -135,15 +135,13 @@ def seed_command() -> None:
 
 
 async def _seed() -> int:
-    from sqlalchemy.ext.asyncio import create_async_engine
-
-    from app.db.urls import async_url
+    from app.db.engines import create_engine
     from app.seed import seed
 
     url = os.environ.get("DATABASE_URL")
     if not url:
         raise _fail("DATABASE_URL is not set: point it at the primary")
-    engine = create_async_engine(async_url(url))
+    engine = create_engine(url, application_name="trackr-seed")
     try:
         return await seed(engine)
     finally:

@@ -8,7 +8,7 @@ from typing import Literal
 from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from app.db.urls import ReplicaUrl, parse_replica_urls
+from app.db.urls import SCHEMES, ReplicaUrl, parse_replica_urls
 
 MIN_SECRET_LENGTH = 32
 
@@ -35,6 +35,7 @@ class Settings(BaseSettings):
     replica_max_lag_bytes: int = Field(8 * 1024 * 1024, ge=0)
     replica_max_lag_seconds: float = Field(10.0, ge=0)
     replica_rise: int = Field(2, ge=1)
+    replica_read_timeout_seconds: float = Field(5.0, gt=0)
 
     jwt_secret: SecretStr | None = None
     jwt_public_key: str | None = None
@@ -47,7 +48,7 @@ class Settings(BaseSettings):
     @field_validator("database_url")
     @classmethod
     def _postgres_url(cls, value: str) -> str:
-        if not value.startswith(("postgresql://", "postgres://", "postgresql+asyncpg://")):
+        if not value.startswith(SCHEMES):
             raise ValueError("DATABASE_URL must be a postgresql:// URL")
         return value
 

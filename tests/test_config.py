@@ -51,3 +51,11 @@ def test_replica_urls_named_and_derived() -> None:
     assert parse_replica_urls("") == []
     with pytest.raises(ValueError, match="unique"):
         parse_replica_urls("a=postgresql://h/t,a=postgresql://h2/t")
+
+
+def test_names_derive_from_the_first_host_without_credentials() -> None:
+    from app.db.urls import first_host, normalize_dsn
+
+    assert first_host("postgresql://u:secret@db1:6000,db2:6001/t") == "db1:6000"
+    assert first_host("postgres://u@db3/t") == "db3:5432"
+    assert normalize_dsn("postgresql+asyncpg://u@h/t") == "postgresql://u@h/t"

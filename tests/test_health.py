@@ -61,3 +61,13 @@ def test_stopped_replica_is_degraded_and_reads_use_the_primary(
     while client.get("/health").json()["status"] != "ok":
         assert time.monotonic() < deadline, "replica never came back into rotation"
         time.sleep(0.1)
+
+
+def test_openapi_and_docs_are_served(client: TestClient) -> None:
+    spec = client.get("/openapi.json")
+    assert spec.status_code == 200
+    paths = spec.json()["paths"]
+    assert {"/api/products", "/api/products/{product_id}", "/api/categories", "/health"} <= set(
+        paths
+    )
+    assert client.get("/docs").status_code == 200

@@ -86,3 +86,18 @@ def test_reads_fall_back_to_the_primary_when_no_replica_is_configured(
         assert response.status_code == 200
         assert response.headers["X-Served-By"] == "primary"
         assert client.get("/health").json()["status"] == "ok"
+
+
+def test_multi_host_database_url_finds_the_writer(clean_db: Cluster, settings: Settings) -> None:
+    from app.main import create_app
+
+    primary, replica = clean_db.primary(), clean_db.replicas()[0]
+    password = clean_db.env()["DATABASE_URL"].split(":")[2].split("@")[0]
+    multi = (
+        f"postgresql://trackr:{password}@127.0.0.1:{replica.port},127.0.0.1:{primary.port}"
+        "/trackr?target_session_attrs=read-write"
+    )
+    with TestClient(create_app(settings.model_copy(update={"database_url": multi}))) as client:
+        created = client.post("/api/products", json=MAC, headers=bearer(settings, "products:write"))
+        assert created.status_code == 201, created.text
+        assert client.get("/health").json()["database"]["primary"]["status"] == "up"

@@ -7,7 +7,6 @@ from dataclasses import dataclass
 from app.config import Settings
 from app.db.engines import Engines, build_engines
 from app.db.replicas import ReplicaPool
-from app.db.urls import sync_dsn
 
 
 @dataclass
@@ -17,12 +16,7 @@ class Database:
 
     @classmethod
     def from_settings(cls, settings: Settings) -> Database:
-        pool = ReplicaPool(
-            settings,
-            primary_dsn=sync_dsn(settings.database_url),
-            replica_dsns={r.name: sync_dsn(r.url) for r in settings.replicas},
-        )
-        return cls(engines=build_engines(settings), pool=pool)
+        return cls(engines=build_engines(settings), pool=ReplicaPool.from_settings(settings))
 
     async def start(self) -> None:
         await self.pool.start()

@@ -1,13 +1,27 @@
-"""Build and dispose the primary and replica engines."""
+"""Build and dispose the primary and replica engines.
+
+Every engine connects through `asyncpg.connect(dsn)` (SQLAlchemy's `async_creator`), so a
+multi-host `DATABASE_URL` with `target_session_attrs=read-write` follows a promoted primary.
+Errors that mean "this node changed role or went away" are classed as disconnects, which
+makes SQLAlchemy drop the connection and recycle every older pooled one.
+"""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from functools import partial
+from typing import Any
 
+import asyncpg
+from sqlalchemy import event
+from sqlalchemy.engine import ExceptionContext
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 from app.config import Settings
-from app.db.urls import async_url
+from app.db.urls import normalize_dsn
+
+# Read-only transaction (a demoted primary), admin/crash shutdown, cannot connect now.
+ROLE_CHANGE_SQLSTATES = frozenset({"25006", "57P01", "57P02", "57P03"})
 
 
 @dataclass
@@ -20,27 +34,57 @@ class Engines:
             await engine.dispose()
 
 
-def _engine(url: str, settings: Settings, application_name: str) -> AsyncEngine:
-    return create_async_engine(
-        async_url(url),
+def _sqlstate(exc: BaseException | None) -> str:
+    return str(getattr(exc, "sqlstate", "") or "")
+
+
+def _classify_disconnects(context: ExceptionContext) -> None:
+    original = context.original_exception
+    if _sqlstate(original) in ROLE_CHANGE_SQLSTATES or _sqlstate(original).startswith("08"):
+        context.is_disconnect = True
+
+
+def create_engine(
+    url: str,
+    *,
+    application_name: str = "trackr",
+    connect_timeout: float = 5.0,
+    command_timeout: float | None = None,
+    statement_timeout_ms: int | None = None,
+    **pool: Any,
+) -> AsyncEngine:
+    server_settings = {"application_name": application_name}
+    if statement_timeout_ms:
+        server_settings["statement_timeout"] = str(statement_timeout_ms)
+    creator = partial(
+        asyncpg.connect, normalize_dsn(url), timeout=connect_timeout,
+        command_timeout=command_timeout, server_settings=server_settings,
+    )  # fmt: skip
+    engine = create_async_engine("postgresql+asyncpg://", async_creator=creator, **pool)
+    event.listen(engine.sync_engine, "handle_error", _classify_disconnects)
+    return engine
+
+
+def _app_engine(url: str, settings: Settings, command_timeout: float | None) -> AsyncEngine:
+    return create_engine(
+        url,
+        application_name="trackr-api",
+        connect_timeout=settings.db_connect_timeout_seconds,
+        command_timeout=command_timeout,
+        statement_timeout_ms=settings.db_statement_timeout_ms,
         pool_size=settings.db_pool_size,
         max_overflow=settings.db_max_overflow,
         pool_pre_ping=True,
         pool_recycle=settings.db_pool_recycle_seconds,
         pool_timeout=settings.db_connect_timeout_seconds * 2,
-        connect_args={
-            "timeout": settings.db_connect_timeout_seconds,
-            "command_timeout": settings.db_statement_timeout_ms / 1000 or None,
-            "server_settings": {
-                "application_name": application_name,
-                "statement_timeout": str(settings.db_statement_timeout_ms),
-            },
-        },
     )
 
 
 def build_engines(settings: Settings) -> Engines:
     return Engines(
-        primary=_engine(settings.database_url, settings, "trackr-api"),
-        replicas={r.name: _engine(r.url, settings, "trackr-api") for r in settings.replicas},
+        primary=_app_engine(settings.database_url, settings, None),
+        replicas={
+            r.name: _app_engine(r.url, settings, settings.replica_read_timeout_seconds)
+            for r in settings.replicas
+        },
     )

@@ -20,6 +20,7 @@ import asyncpg
 
 from app.config import Settings
 from app.db.lsn import parse_lsn
+from app.db.urls import normalize_dsn
 from app.db.walclock import WalClock
 
 log = logging.getLogger("trackr.replicas")
@@ -79,6 +80,14 @@ class ReplicaPool:
         self._wal_clock = WalClock()
         self._task: asyncio.Task[None] | None = None
         self.fallbacks_to_primary = 0
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> ReplicaPool:
+        return cls(
+            settings,
+            primary_dsn=normalize_dsn(settings.database_url),
+            replica_dsns={r.name: normalize_dsn(r.url) for r in settings.replicas},
+        )
 
     # -- lifecycle ---------------------------------------------------------------------------
     async def start(self) -> None:

@@ -1,10 +1,15 @@
-"""Database URL parsing: driver selection and the `name=url,name=url` replica list."""
+"""Database URLs: libpq-style DSNs (multi-host allowed) and the `name=url,…` replica list.
+
+URLs are handed to asyncpg as they are (it understands `host1:p1,host2:p2` and
+`target_session_attrs`), so only the scheme is normalised here; SQLAlchemy never parses them.
+"""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from urllib.parse import urlsplit
 
-from sqlalchemy.engine import URL, make_url
+SCHEMES = ("postgresql+asyncpg://", "postgresql://", "postgres://")
 
 
 @dataclass(frozen=True)
@@ -13,20 +18,19 @@ class ReplicaUrl:
     url: str
 
 
-def async_url(url: str) -> URL:
-    """The SQLAlchemy URL for asyncpg, whichever postgres scheme the user wrote."""
-    parsed = make_url(url)
-    return parsed.set(drivername="postgresql+asyncpg")
+def normalize_dsn(url: str) -> str:
+    """`postgresql://…` whichever postgres scheme was written."""
+    for scheme in SCHEMES:
+        if url.startswith(scheme):
+            return "postgresql://" + url.removeprefix(scheme)
+    raise ValueError(f"not a postgresql:// URL: {url.split('@')[-1]!r}")
 
 
-def sync_dsn(url: str) -> str:
-    """A plain libpq/asyncpg DSN (no SQLAlchemy driver suffix)."""
-    return async_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
-
-
-def _derived_name(url: str) -> str:
-    parsed = make_url(url)
-    return f"{parsed.host or 'local'}:{parsed.port or 5432}"
+def first_host(url: str) -> str:
+    """`host:port` of the first host in the URL (for names and logs; no credentials)."""
+    netloc = urlsplit(normalize_dsn(url)).netloc.rpartition("@")[2]
+    host = netloc.split(",")[0] or "localhost"
+    return host if ":" in host.lstrip("[").split("]")[-1] else f"{host}:5432"
 
 
 def parse_replica_urls(raw: str) -> list[ReplicaUrl]:
@@ -38,7 +42,7 @@ def parse_replica_urls(raw: str) -> list[ReplicaUrl]:
         if sep and "://" not in name:
             replicas.append(ReplicaUrl(name.strip(), url.strip()))
         else:
-            replicas.append(ReplicaUrl(_derived_name(entry), entry))
+            replicas.append(ReplicaUrl(first_host(entry), entry))
     names = [r.name for r in replicas]
     if len(set(names)) != len(names):
         raise ValueError(f"replica names must be unique: {names}")

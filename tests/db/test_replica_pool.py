@@ -9,18 +9,13 @@ from typing import Any
 
 from app.config import Settings
 from app.db.replicas import ReplicaPool
-from app.db.urls import sync_dsn
 from app.localcluster import Cluster
 from tests.conftest import make_settings
 from tests.support import wait_replicated
 
 
 def pool_for(settings: Settings) -> ReplicaPool:
-    return ReplicaPool(
-        settings,
-        primary_dsn=sync_dsn(settings.database_url),
-        replica_dsns={r.name: sync_dsn(r.url) for r in settings.replicas},
-    )
+    return ReplicaPool.from_settings(settings)
 
 
 async def checks_until(
