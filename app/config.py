@@ -11,6 +11,13 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 from app.db.urls import SCHEMES, ReplicaUrl, parse_replica_urls
 
 MIN_SECRET_LENGTH = 32
+ReadBalancing = Literal["round_robin", "weighted", "least_lag", "primary"]
+READ_BALANCING_MODES: tuple[ReadBalancing, ...] = (
+    "round_robin",
+    "weighted",
+    "least_lag",
+    "primary",
+)
 
 
 class Settings(BaseSettings):
@@ -36,6 +43,9 @@ class Settings(BaseSettings):
     replica_max_lag_seconds: float = Field(10.0, ge=0)
     replica_rise: int = Field(2, ge=1)
     replica_read_timeout_seconds: float = Field(5.0, gt=0)
+    read_balancing: ReadBalancing = "round_robin"
+    replica_weights: str = ""
+    primary_breaker_cooldown_seconds: float = Field(1.0, gt=0)
 
     jwt_secret: SecretStr | None = None
     jwt_public_key: str | None = None
@@ -67,9 +77,36 @@ class Settings(BaseSettings):
             raise ValueError(f"JWT_PUBLIC_KEY is required for {self.jwt_algorithm}")
         return self
 
+    @field_validator("database_replica_urls")
+    @classmethod
+    def _replica_urls(cls, value: str) -> str:
+        parse_replica_urls(value)
+        return value
+
+    @field_validator("replica_weights")
+    @classmethod
+    def _weights(cls, value: str) -> str:
+        parse_weights(value)
+        return value
+
     @property
     def replicas(self) -> list[ReplicaUrl]:
         return parse_replica_urls(self.database_replica_urls)
+
+    @property
+    def weights(self) -> dict[str, int]:
+        return parse_weights(self.replica_weights)
+
+
+def parse_weights(raw: str) -> dict[str, int]:
+    """`replica1=3,replica2=1` → {"replica1": 3, "replica2": 1}; unnamed replicas weigh 1."""
+    weights: dict[str, int] = {}
+    for entry in (part.strip() for part in raw.split(",") if part.strip()):
+        name, _, weight = entry.partition("=")
+        if not weight.strip().isdigit() or int(weight) < 1:
+            raise ValueError(f"REPLICA_WEIGHTS entry {entry!r} must be name=<positive integer>")
+        weights[name.strip()] = int(weight)
+    return weights
 
 
 @lru_cache

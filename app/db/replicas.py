@@ -1,9 +1,10 @@
-"""ReplicaPool: a per-process monitor of every replica's health and lag, and read balancing.
+"""ReplicaPool: a per-process monitor of every node's health and lag, and read balancing.
 
-A replica is in rotation only while it is reachable, in recovery and within both lag limits
-(bytes and seconds). It leaves after one bad check and returns after `replica_rise` good ones.
-Lag in seconds comes from the primary's sampled WAL timeline (see walclock.py), so neither an
-idle primary nor WAL without transactions is mistaken for lag.
+A replica is in rotation only while it is reachable, in recovery, within both lag limits
+(bytes and seconds) and not drained. It leaves after one bad check (or at once when a request
+sees it fail) and returns after `replica_rise` good checks. Lag in seconds comes from the
+primary's sampled WAL timeline (see walclock.py), so neither an idle primary nor WAL without
+transactions is mistaken for lag. The primary's circuit breaker is fed by the same checks.
 """
 
 from __future__ import annotations
@@ -13,12 +14,14 @@ import contextlib
 import itertools
 import logging
 import time
+from collections import Counter
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 import asyncpg
 
-from app.config import Settings
+from app.config import READ_BALANCING_MODES, ReadBalancing, Settings
+from app.db.breaker import CircuitBreaker
 from app.db.lsn import parse_lsn
 from app.db.urls import normalize_dsn
 from app.db.walclock import WalClock
@@ -32,6 +35,7 @@ SELECT pg_is_in_recovery(),
        pg_last_wal_receive_lsn()::text,
        extract(epoch FROM now() - pg_last_xact_replay_timestamp())::float8
 """
+OVERRIDES = "SELECT read_balancing, drained FROM routing_overrides WHERE id = 1"
 
 
 @dataclass
@@ -61,25 +65,47 @@ class PrimaryHealth(NodeHealth):
 
 @dataclass
 class ReplicaHealth(NodeHealth):
+    weight: int = 1
     replay_lsn: int | None = None
     lag_bytes: int | None = None
     lag_seconds: float | None = None
-    in_rotation: bool = False
+    healthy: bool = False
+    drained: bool = False
     out_reason: str | None = "not checked yet"
     good_streak: int = 0
     seen_bad: bool = False
     reads_routed: int = 0
+    failed_reads: int = 0
+    _smooth_weight: int = field(default=0, repr=False)
+
+    @property
+    def in_rotation(self) -> bool:
+        return self.healthy and not self.drained
+
+    @property
+    def reason(self) -> str | None:
+        if self.drained:
+            return "drained by an operator"
+        return self.out_reason
 
 
 class ReplicaPool:
     def __init__(self, settings: Settings, primary_dsn: str, replica_dsns: dict[str, str]) -> None:
         self.settings = settings
         self.primary = PrimaryHealth("primary", primary_dsn)
-        self.replicas = {name: ReplicaHealth(name, dsn) for name, dsn in replica_dsns.items()}
+        weights = settings.weights
+        self.replicas = {
+            name: ReplicaHealth(name, dsn, weight=weights.get(name, 1))
+            for name, dsn in replica_dsns.items()
+        }
+        self.breaker = CircuitBreaker(settings.primary_breaker_cooldown_seconds)
+        self.configured_balancing: ReadBalancing = settings.read_balancing
+        self.balancing_override: ReadBalancing | None = None
+        self.reads_to_primary: Counter[str] = Counter()  # by reason
+        self.read_retries = 0
         self._round_robin = itertools.count()
         self._wal_clock = WalClock()
         self._task: asyncio.Task[None] | None = None
-        self.fallbacks_to_primary = 0
 
     @classmethod
     def from_settings(cls, settings: Settings) -> ReplicaPool:
@@ -88,6 +114,14 @@ class ReplicaPool:
             primary_dsn=normalize_dsn(settings.database_url),
             replica_dsns={r.name: normalize_dsn(r.url) for r in settings.replicas},
         )
+
+    @property
+    def read_balancing(self) -> ReadBalancing:
+        return self.balancing_override or self.configured_balancing
+
+    @property
+    def primary_up(self) -> bool:
+        return self.primary.reachable and self.primary.in_recovery is False
 
     # -- lifecycle ---------------------------------------------------------------------------
     async def start(self) -> None:
@@ -119,14 +153,10 @@ class ReplicaPool:
         try:
             if node.conn is None or node.conn.is_closed():
                 node.conn = await asyncpg.connect(
-                    node.dsn,
-                    timeout=timeout,
-                    command_timeout=timeout,
-                    server_settings={
-                        "application_name": "trackr-monitor",
-                        "statement_timeout": str(int(timeout * 1000)),
-                    },
-                )
+                    node.dsn, timeout=timeout, command_timeout=timeout,
+                    server_settings={"application_name": "trackr-monitor",
+                                     "statement_timeout": str(int(timeout * 1000))},
+                )  # fmt: skip
             row = await node.conn.fetchrow(sql, timeout=timeout)
         except (OSError, TimeoutError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
             node.reachable = False
@@ -142,13 +172,55 @@ class ReplicaPool:
         return row
 
     async def check_once(self) -> None:
-        row = await self._query(self.primary, PRIMARY_CHECK)
-        if row is not None:
-            self.primary.in_recovery = bool(row[0])
-            self.primary.wal_lsn = None if row[0] else parse_lsn(row[1])
-            if self.primary.wal_lsn is not None:
-                self._wal_clock.record(time.monotonic(), self.primary.wal_lsn)
+        await self._check_primary()
         await asyncio.gather(*(self._check_replica(r) for r in self.replicas.values()))
+
+    async def _check_primary(self) -> None:
+        row = await self._query(self.primary, PRIMARY_CHECK)
+        if row is None:
+            self.breaker.record_failure(self.primary.last_error or "unreachable")
+            return
+        self.primary.in_recovery = bool(row[0])
+        if self.primary.in_recovery:
+            self.primary.wal_lsn = None
+            self.primary.last_error = "the node behind DATABASE_URL is in recovery (not a writer)"
+            self.breaker.record_failure(self.primary.last_error)
+            await self.primary.close()  # reconnect: target_session_attrs may find the writer
+            return
+        self.primary.wal_lsn = parse_lsn(row[1])
+        self._wal_clock.record(time.monotonic(), self.primary.wal_lsn)
+        self.breaker.record_success()
+        await self._load_overrides()
+
+    async def _load_overrides(self) -> None:
+        """Operator overrides live on the primary so every process and API node follows them."""
+        conn = self.primary.conn
+        if conn is None:
+            return
+        try:
+            row = await conn.fetchrow(
+                OVERRIDES, timeout=self.settings.replica_check_timeout_seconds
+            )
+        except (asyncpg.UndefinedTableError, OSError, TimeoutError, asyncpg.PostgresError):
+            return  # not migrated yet, or a blip: keep what we had
+        self.apply_overrides(
+            row["read_balancing"] if row else None, list(row["drained"]) if row else []
+        )
+
+    def apply_overrides(self, read_balancing: str | None, drained: list[str]) -> None:
+        mode = next((m for m in READ_BALANCING_MODES if m == read_balancing), None)
+        if mode != self.balancing_override:
+            log.warning(
+                "read balancing is now %s", mode or f"{self.configured_balancing} (default)"
+            )
+            self.balancing_override = mode
+        for replica in self.replicas.values():
+            should_drain = replica.name in drained
+            if should_drain != replica.drained:
+                log.warning(
+                    "replica %s %s", replica.name, "drained" if should_drain else "undrained"
+                )
+                replica.drained = should_drain
 
     async def _check_replica(self, replica: ReplicaHealth) -> None:
         row = await self._query(replica, REPLICA_CHECK)
@@ -162,7 +234,7 @@ class ReplicaPool:
             self._exclude(replica, "not in recovery (promoted or not a standby)")
             return
         replica.replay_lsn = parse_lsn(replay)
-        reference = self.primary.wal_lsn if self.primary.reachable else None
+        reference = self.primary.wal_lsn if self.primary_up else None
         if reference is None and receive is not None:
             reference = parse_lsn(receive)
         replica.lag_bytes = max(0, (reference or replica.replay_lsn) - replica.replay_lsn)
@@ -179,16 +251,16 @@ class ReplicaPool:
             return 0.0
         assert replica.replay_lsn is not None
         behind = None
-        if self.primary.reachable:
+        if self.primary_up:
             behind = self._wal_clock.seconds_behind(replica.replay_lsn, time.monotonic())
         if behind is None:  # primary unseen: the last replayed transaction is all we have
             behind = float(replay_age or 0.0)
         return round(behind, 3)
 
     def _exclude(self, replica: ReplicaHealth, reason: str) -> None:
-        if replica.in_rotation:
+        if replica.healthy:
             log.warning("replica %s leaves rotation: %s", replica.name, reason)
-        replica.in_rotation = False
+        replica.healthy = False
         replica.out_reason = reason
         replica.good_streak = 0
         replica.seen_bad = True
@@ -197,24 +269,49 @@ class ReplicaPool:
         replica.good_streak += 1
         # A replica never seen bad (boot) joins at once; one that failed must prove itself.
         needed = self.settings.replica_rise if replica.seen_bad else 1
-        if not replica.in_rotation and replica.good_streak >= needed:
+        if not replica.healthy and replica.good_streak >= needed:
             if replica.seen_bad:
                 log.info("replica %s back in rotation", replica.name)
-            replica.in_rotation = True
+            replica.healthy = True
             replica.out_reason = None
 
+    def mark_down(self, name: str, error: str) -> None:
+        """A request saw this replica fail: out now, not at the next check."""
+        replica = self.replicas[name]
+        replica.failed_reads += 1
+        self._exclude(replica, f"a read failed on it ({error})")
+        replica.reachable = False
+
     # -- balancing ---------------------------------------------------------------------------
-    def choose(self, min_lsn: int | None = None) -> ReplicaHealth | None:
-        """A replica to read from (round robin), or None when the primary must serve."""
-        candidates = [
-            r
-            for r in self.replicas.values()
-            if r.in_rotation
-            and (min_lsn is None or (r.replay_lsn is not None and r.replay_lsn >= min_lsn))
-        ]
-        if not candidates:
-            self.fallbacks_to_primary += 1
+    def choose(
+        self, min_lsn: int | None = None, exclude: frozenset[str] = frozenset()
+    ) -> ReplicaHealth | None:
+        """A replica to read from, or None when the primary must serve."""
+        if self.read_balancing == "primary":
+            self.reads_to_primary["balancing mode is primary"] += 1
             return None
-        chosen = candidates[next(self._round_robin) % len(candidates)]
+        candidates = [r for r in self.replicas.values() if r.in_rotation and r.name not in exclude]
+        if not candidates:
+            self.reads_to_primary["no replica in rotation"] += 1
+            return None
+        if min_lsn is not None:
+            candidates = [r for r in candidates if (r.replay_lsn or 0) >= min_lsn]
+            if not candidates:
+                self.reads_to_primary["no replica has replayed the consistency token"] += 1
+                return None
+        chosen = self._pick(candidates)
         chosen.reads_routed += 1
         return chosen
+
+    def _pick(self, candidates: list[ReplicaHealth]) -> ReplicaHealth:
+        mode = self.read_balancing
+        if mode == "least_lag":
+            return min(candidates, key=lambda r: (r.lag_bytes or 0, r.latency_ms or 0.0))
+        if mode == "weighted":  # smooth weighted round robin: even spread, exact proportions
+            total = sum(r.weight for r in candidates)
+            for replica in candidates:
+                replica._smooth_weight += replica.weight
+            chosen = max(candidates, key=lambda r: r._smooth_weight)
+            chosen._smooth_weight -= total
+            return chosen
+        return candidates[next(self._round_robin) % len(candidates)]

@@ -41,6 +41,11 @@ class RoutingSession(Session):
     def on_primary(self) -> bool:
         return self._pinned_to_primary
 
+    def retarget(self, replica: AsyncEngine | None) -> None:
+        """Point a session with no open transaction at another replica, or the primary."""
+        self._replica = replica.sync_engine if replica is not None else None
+        self._pinned_to_primary = replica is None
+
     def get_bind(self, mapper: Any = None, clause: Any = None, **kwargs: Any) -> Engine:
         if self._pinned_to_primary or self._replica is None:
             return self._primary

@@ -44,7 +44,7 @@ class HealthReport(BaseModel):
 
 
 def build_report(pool: ReplicaPool, started_at: float, version: str) -> HealthReport:
-    primary_up = pool.primary.reachable and pool.primary.in_recovery is False
+    primary_up = pool.primary_up
     primary = PrimaryReport(
         status="up" if primary_up else "down",
         latency_ms=pool.primary.latency_ms,
@@ -58,7 +58,7 @@ def build_report(pool: ReplicaPool, started_at: float, version: str) -> HealthRe
             latency_ms=r.latency_ms,
             lag_bytes=r.lag_bytes,
             lag_seconds=r.lag_seconds,
-            reason=r.out_reason,
+            reason=r.reason,
         )
         for r in pool.replicas.values()
     ]
