@@ -67,7 +67,9 @@ def settings(migrated: Cluster) -> Settings:
 
 @pytest.fixture
 def clean_db(migrated: Cluster) -> Cluster:
-    migrated.primary().sql("TRUNCATE products RESTART IDENTITY CASCADE", dbname="trackr")
+    migrated.primary().sql(
+        "TRUNCATE products, routing_overrides RESTART IDENTITY CASCADE", dbname="trackr"
+    )
     wait_replicated(migrated)
     return migrated
 

@@ -27,7 +27,9 @@ def test_upgrade_downgrade_upgrade(cluster: Cluster, empty_db: str) -> None:
     config = alembic_config(empty_db)
     primary = cluster.primary()
     command.upgrade(config, "head")
-    assert primary.sql(TABLES, dbname="migrations_test") == "alembic_version,price_history,products"
+    assert primary.sql(TABLES, dbname="migrations_test") == (
+        "alembic_version,price_history,products,routing_overrides"
+    )
     command.downgrade(config, "base")
     assert primary.sql(TABLES, dbname="migrations_test") == "alembic_version"
     command.upgrade(config, "head")

@@ -3,5 +3,6 @@
 from app.db.base import Base
 from app.models.price_history import PriceHistory
 from app.models.product import Product
+from app.models.routing_override import RoutingOverride
 
-__all__ = ["Base", "PriceHistory", "Product"]
+__all__ = ["Base", "PriceHistory", "Product", "RoutingOverride"]

@@ -1,0 +1,1 @@
+"""Operator endpoints: routing state, replica drain/undrain, balancing mode (scope `admin`)."""

@@ -1,0 +1,65 @@
+"""Read balancing modes over replicas whose health is set directly (selection logic only)."""
+
+from __future__ import annotations
+
+from collections import Counter
+
+from app.config import Settings
+from app.db.replicas import ReplicaPool
+
+
+def pool(mode: str, weights: str = "") -> ReplicaPool:
+    settings = Settings(
+        app_env="test",
+        database_replica_urls="a=postgresql://h:1/t,b=postgresql://h:2/t,c=postgresql://h:3/t",
+        read_balancing=mode,
+        replica_weights=weights,
+    )
+    replica_pool = ReplicaPool.from_settings(settings)
+    for lag, replica in zip((300, 100, 200), replica_pool.replicas.values(), strict=True):
+        replica.healthy = True
+        replica.lag_bytes = lag
+        replica.replay_lsn = 1000 - lag
+    return replica_pool
+
+
+def picks(replica_pool: ReplicaPool, n: int, **kwargs: object) -> Counter[str | None]:
+    chosen = (replica_pool.choose(**kwargs) for _ in range(n))  # type: ignore[arg-type]
+    return Counter(r.name if r else None for r in chosen)
+
+
+def test_round_robin_spreads_evenly() -> None:
+    assert picks(pool("round_robin"), 30) == {"a": 10, "b": 10, "c": 10}
+
+
+def test_weighted_follows_the_weights_exactly() -> None:
+    assert picks(pool("weighted", "a=3,b=1"), 50) == {"a": 30, "b": 10, "c": 10}
+
+
+def test_least_lag_prefers_the_freshest() -> None:
+    assert picks(pool("least_lag"), 5) == {"b": 5}
+
+
+def test_primary_mode_sends_everything_to_the_primary() -> None:
+    replica_pool = pool("primary")
+    assert picks(replica_pool, 4) == {None: 4}
+    assert replica_pool.reads_to_primary["balancing mode is primary"] == 4
+
+
+def test_token_excludes_replicas_that_have_not_replayed_it() -> None:
+    replica_pool = pool("round_robin")
+    assert set(picks(replica_pool, 6, min_lsn=790)) == {"b", "c"}
+    assert picks(replica_pool, 2, min_lsn=950) == {None: 2}
+
+
+def test_drained_and_excluded_replicas_are_skipped() -> None:
+    replica_pool = pool("round_robin")
+    replica_pool.replicas["a"].drained = True
+    assert set(picks(replica_pool, 6, exclude=frozenset({"b"}))) == {"c"}
+
+
+def test_mark_down_takes_a_replica_out_at_once() -> None:
+    replica_pool = pool("round_robin")
+    replica_pool.mark_down("a", "ConnectionResetError")
+    assert "a" not in picks(replica_pool, 6)
+    assert replica_pool.replicas["a"].failed_reads == 1
