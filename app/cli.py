@@ -6,6 +6,7 @@ import asyncio
 import os
 import re
 import secrets
+import tempfile
 from pathlib import Path
 from typing import Annotated
 
@@ -201,11 +202,15 @@ def serve(
     """Production entry point: uvicorn with graceful shutdown and proxy headers."""
     import uvicorn
 
+    worker_count = workers or int(os.environ.get("WEB_CONCURRENCY", "1"))
+    if worker_count > 1 and not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        # Workers share metrics through files (prometheus-client multiprocess mode).
+        os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="trackr-metrics-")
     uvicorn.run(
         "app.asgi:app",
         host=host or os.environ.get("HOST", "0.0.0.0"),
         port=port or int(os.environ.get("PORT", "8000")),
-        workers=workers or int(os.environ.get("WEB_CONCURRENCY", "1")),
+        workers=worker_count,
         proxy_headers=True,
         forwarded_allow_ips=os.environ.get("FORWARDED_ALLOW_IPS", "127.0.0.1"),
         timeout_graceful_shutdown=int(os.environ.get("GRACEFUL_SHUTDOWN_SECONDS", "20")),

@@ -16,6 +16,7 @@ from app.db.database import Database
 from app.errors import install_error_handlers
 from app.health.router import router as health_router
 from app.logs import configure_logging
+from app.metrics import router as metrics_router
 from app.middleware import BodySizeLimitMiddleware, RequestContextMiddleware
 from app.products.router import router as products_router
 
@@ -55,6 +56,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(categories_router)
     app.include_router(products_router)
     app.include_router(admin_router)
+    app.include_router(metrics_router)
     app.add_middleware(BodySizeLimitMiddleware, max_bytes=settings.max_body_bytes)
     app.add_middleware(RequestContextMiddleware)
     return app

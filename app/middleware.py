@@ -11,6 +11,7 @@ from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from app.db.session import CONSISTENCY_HEADER, SERVED_BY_HEADER
+from app.metrics import HTTP_LATENCY
 
 access_log = structlog.get_logger("trackr.access")
 
@@ -47,14 +48,13 @@ class RequestContextMiddleware:
             try:
                 await self.app(scope, receive, send_with_headers)
             finally:
+                elapsed = time.perf_counter() - started
+                route = getattr(scope.get("route"), "path", "unmatched")
+                HTTP_LATENCY.labels(scope["method"], route, str(status_code)).observe(elapsed)
                 access_log.info(
-                    "request",
-                    method=scope["method"],
-                    path=scope["path"],
-                    status=status_code,
-                    duration_ms=round((time.perf_counter() - started) * 1000, 2),
-                    served_by=state.get("served_by"),
-                )
+                    "request", method=scope["method"], path=scope["path"], status=status_code,
+                    duration_ms=round(elapsed * 1000, 2), served_by=state.get("served_by"),
+                )  # fmt: skip
 
 
 class BodySizeLimitMiddleware:

@@ -20,6 +20,7 @@ from datetime import UTC, datetime
 
 import asyncpg
 
+from app import metrics
 from app.config import READ_BALANCING_MODES, ReadBalancing, Settings
 from app.db.breaker import CircuitBreaker
 from app.db.lsn import parse_lsn
@@ -174,6 +175,7 @@ class ReplicaPool:
     async def check_once(self) -> None:
         await self._check_primary()
         await asyncio.gather(*(self._check_replica(r) for r in self.replicas.values()))
+        metrics.observe_pool(self)
 
     async def _check_primary(self) -> None:
         row = await self._query(self.primary, PRIMARY_CHECK)
@@ -288,20 +290,30 @@ class ReplicaPool:
     ) -> ReplicaHealth | None:
         """A replica to read from, or None when the primary must serve."""
         if self.read_balancing == "primary":
-            self.reads_to_primary["balancing mode is primary"] += 1
+            self._count_primary_read("balancing mode is primary")
             return None
         candidates = [r for r in self.replicas.values() if r.in_rotation and r.name not in exclude]
         if not candidates:
-            self.reads_to_primary["no replica in rotation"] += 1
+            self._count_primary_read("no replica in rotation")
             return None
         if min_lsn is not None:
             candidates = [r for r in candidates if (r.replay_lsn or 0) >= min_lsn]
             if not candidates:
-                self.reads_to_primary["no replica has replayed the consistency token"] += 1
+                self._count_primary_read("no replica has replayed the consistency token")
                 return None
         chosen = self._pick(candidates)
         chosen.reads_routed += 1
+        metrics.READS_ROUTED.labels(target=chosen.name).inc()
         return chosen
+
+    def _count_primary_read(self, reason: str) -> None:
+        self.reads_to_primary[reason] += 1
+        metrics.READS_TO_PRIMARY.labels(reason=reason).inc()
+        metrics.READS_ROUTED.labels(target="primary").inc()
+
+    def record_retry(self) -> None:
+        self.read_retries += 1
+        metrics.READ_RETRIES.inc()
 
     def _pick(self, candidates: list[ReplicaHealth]) -> ReplicaHealth:
         mode = self.read_balancing

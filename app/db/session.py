@@ -88,7 +88,7 @@ class FailoverReadSession(AsyncSession):
             return False
         pool = self._database.pool
         pool.mark_down(failed, exc.__class__.__name__)
-        pool.read_retries += 1
+        pool.record_retry()
         self._tried.add(failed)
         await self.rollback()
         replica = pool.choose(self._min_lsn, exclude=frozenset(self._tried))

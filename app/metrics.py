@@ -1,0 +1,90 @@
+"""Prometheus metrics (prometheus-client), safe with several uvicorn workers.
+
+With PROMETHEUS_MULTIPROC_DIR set (`trackr serve` sets it when WEB_CONCURRENCY > 1) every
+worker writes its samples there and /metrics aggregates them; gauges report the most recent
+live worker's value.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import TYPE_CHECKING, Final
+
+from fastapi import APIRouter
+from prometheus_client import (
+    CONTENT_TYPE_LATEST,
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    generate_latest,
+    multiprocess,
+)
+from prometheus_client.registry import REGISTRY
+from starlette.responses import Response
+
+from app.db.breaker import BreakerState
+
+if TYPE_CHECKING:
+    from app.db.replicas import ReplicaPool
+
+GAUGE_MODE: Final = "livemostrecent"
+
+HTTP_LATENCY = Histogram(
+    "trackr_http_request_duration_seconds", "HTTP request latency",
+    ["method", "route", "status"],
+    buckets=(0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
+)  # fmt: skip
+READS_ROUTED = Counter("trackr_reads_routed_total", "Reads by serving node", ["target"])
+READS_TO_PRIMARY = Counter(
+    "trackr_read_fallbacks_total", "Reads sent to the primary instead of a replica", ["reason"]
+)
+READ_RETRIES = Counter("trackr_read_retries_total", "Reads retried on another node in-request")
+NODE_UP = Gauge("trackr_db_node_up", "Node answered its last check", ["node", "role"],
+                multiprocess_mode=GAUGE_MODE)  # fmt: skip
+NODE_IN_ROTATION = Gauge("trackr_db_replica_in_rotation", "Replica serves reads", ["node"],
+                         multiprocess_mode=GAUGE_MODE)  # fmt: skip
+LAG_BYTES = Gauge("trackr_db_replica_lag_bytes", "Replay lag in bytes", ["node"],
+                  multiprocess_mode=GAUGE_MODE)  # fmt: skip
+LAG_SECONDS = Gauge("trackr_db_replica_lag_seconds", "Replay lag in seconds", ["node"],
+                    multiprocess_mode=GAUGE_MODE)  # fmt: skip
+CHECK_LATENCY = Gauge("trackr_db_check_latency_seconds", "Last health check latency", ["node"],
+                      multiprocess_mode=GAUGE_MODE)  # fmt: skip
+BREAKER = Gauge("trackr_primary_breaker_state", "1 for the primary breaker's current state",
+                ["state"], multiprocess_mode=GAUGE_MODE)  # fmt: skip
+
+
+def _set(gauge: Gauge, value: float | None, **labels: str) -> None:
+    gauge.labels(**labels).set(float("nan") if value is None else value)
+
+
+def observe_pool(pool: ReplicaPool) -> None:
+    """Copy the monitor's latest observations into the gauges (after every check round)."""
+    primary = pool.primary
+    _set(NODE_UP, 1.0 if pool.primary_up else 0.0, node="primary", role="primary")
+    _set(CHECK_LATENCY, primary.latency_ms and primary.latency_ms / 1000, node="primary")
+    for replica in pool.replicas.values():
+        _set(NODE_UP, 1.0 if replica.reachable else 0.0, node=replica.name, role="replica")
+        _set(NODE_IN_ROTATION, 1.0 if replica.in_rotation else 0.0, node=replica.name)
+        _set(LAG_BYTES, replica.lag_bytes, node=replica.name)
+        _set(LAG_SECONDS, replica.lag_seconds, node=replica.name)
+        _set(CHECK_LATENCY, replica.latency_ms and replica.latency_ms / 1000, node=replica.name)
+    for state in BreakerState:
+        _set(BREAKER, 1.0 if pool.breaker.state is state else 0.0, state=state.value)
+
+
+def render() -> tuple[bytes, str]:
+    if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        registry = CollectorRegistry()
+        multiprocess.MultiProcessCollector(registry)  # type: ignore[no-untyped-call]
+        return generate_latest(registry), CONTENT_TYPE_LATEST
+    return generate_latest(REGISTRY), CONTENT_TYPE_LATEST
+
+
+router = APIRouter()
+
+
+@router.get("/metrics", include_in_schema=False)
+async def metrics_endpoint() -> Response:
+    body, content_type = render()
+    return Response(body, media_type=content_type)
