@@ -7,6 +7,7 @@ from collections.abc import Mapping, Sequence
 from http import HTTPStatus
 from typing import Any
 
+import asyncpg
 import orjson
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
@@ -200,17 +201,37 @@ async def _http_exception(request: Request, exc: Exception) -> Response:
 # statement timeout), 25006 read-only transaction (the node changed role under us).
 TRANSIENT_SQLSTATE_CLASSES = ("08", "53", "57")
 TRANSIENT_SQLSTATES = ("25006", "40001", "40P01")
+# The server refuses new sessions: starting up, shutting down, too many clients.
+CANNOT_CONNECT_SQLSTATES = ("57P03", "53300", "08001", "08004")
+
+
+# Raised by asyncpg.connect itself, unwrapped, when no listed host is a writer.
+NO_SUITABLE_HOST = (asyncpg.exceptions.TargetServerAttributeNotMatched,)
 
 
 def is_transient_db_error(exc: BaseException) -> bool:
-    if isinstance(exc, OSError | PoolTimeoutError):
+    if isinstance(exc, (OSError, PoolTimeoutError, *NO_SUITABLE_HOST)):
         return True
-    if not isinstance(exc, DBAPIError):
-        return False
-    if exc.connection_invalidated or isinstance(exc.orig, OSError):
-        return True
-    sqlstate = str(getattr(exc.orig, "sqlstate", "") or "")
+    if isinstance(exc, DBAPIError):
+        if exc.connection_invalidated or isinstance(exc.orig, OSError):
+            return True
+        exc = exc.orig or exc
+    sqlstate = str(getattr(exc, "sqlstate", "") or "")
     return sqlstate.startswith(TRANSIENT_SQLSTATE_CLASSES) or sqlstate in TRANSIENT_SQLSTATES
+
+
+def is_connect_failure(exc: BaseException) -> bool:
+    """Could not reach a writer at all (as opposed to losing one established connection).
+
+    Only this is evidence that the primary is down; a terminated session is not.
+    """
+    if isinstance(exc, DBAPIError) and exc.orig is not None:
+        exc = exc.orig.__cause__ or exc.orig  # the driver's own exception
+    if isinstance(exc, ConnectionResetError | BrokenPipeError):
+        return False  # an established connection died
+    if isinstance(exc, (OSError, PoolTimeoutError, *NO_SUITABLE_HOST)):
+        return True  # refused, unreachable, timed out, or no host accepts writes
+    return str(getattr(exc, "sqlstate", "") or "") in CANNOT_CONNECT_SQLSTATES
 
 
 async def _database_unavailable(request: Request, exc: Exception) -> Response:
@@ -236,4 +257,6 @@ def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(PoolTimeoutError, _database_unavailable)
     app.add_exception_handler(OSError, _database_unavailable)
     app.add_exception_handler(DBAPIError, _database_unavailable)
+    app.add_exception_handler(asyncpg.PostgresError, _database_unavailable)
+    app.add_exception_handler(NO_SUITABLE_HOST[0], _database_unavailable)
     app.add_exception_handler(Exception, _unhandled)

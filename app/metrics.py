@@ -39,6 +39,11 @@ READS_ROUTED = Counter("trackr_reads_routed_total", "Reads by serving node", ["t
 READS_TO_PRIMARY = Counter(
     "trackr_read_fallbacks_total", "Reads sent to the primary instead of a replica", ["reason"]
 )
+TOKEN_LIVE_CHECKS = Counter(
+    "trackr_token_live_checks_total",
+    "Token reads checked live on the freshest replica",
+    ["result"],
+)
 READ_RETRIES = Counter("trackr_read_retries_total", "Reads retried on another node in-request")
 NODE_UP = Gauge("trackr_db_node_up", "Node answered its last check", ["node", "role"],
                 multiprocess_mode=GAUGE_MODE)  # fmt: skip

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 
 import jwt
 import pytest
@@ -20,21 +21,27 @@ def _claims(**extra: object) -> dict[str, object]:
     return {"sub": "t", "scope": "products:write", "exp": int(time.time()) + 60, **extra}
 
 
-@pytest.mark.parametrize(
-    ("headers", "status"),
-    [
-        ({}, 401),
-        ({"Authorization": "Basic dXNlcjpwYXNz"}, 401),
-        ({"Authorization": "Bearer not-a-jwt"}, 401),
-        ({"Authorization": "Bearer " + jwt.encode(_claims(), "wrong-secret" * 4)}, 401),
-        ({"Authorization": "Bearer " + jwt.encode(_claims(exp=1), TEST_SECRET)}, 401),
-        ({"Authorization": "Bearer " + jwt.encode({"scope": "products:write"}, TEST_SECRET)}, 401),
-        ({"Authorization": "Bearer " + jwt.encode(_claims(scope="products:read"), TEST_SECRET)},
-         403),
-    ],
-)  # fmt: skip
-def test_write_rejections(client: TestClient, headers: dict[str, str], status: int) -> None:
-    response = client.post("/api/products", json=BODY, headers=headers)
+def _bearer(claims: dict[str, object], key: str = TEST_SECRET) -> dict[str, str]:
+    return {"Authorization": "Bearer " + jwt.encode(claims, key)}
+
+
+# Factories, so every token is minted when its test runs (not at collection time).
+REJECTIONS: list[tuple[Callable[[], dict[str, str]], int]] = [
+    (lambda: {}, 401),
+    (lambda: {"Authorization": "Basic dXNlcjpwYXNz"}, 401),
+    (lambda: {"Authorization": "Bearer not-a-jwt"}, 401),
+    (lambda: _bearer(_claims(), "wrong-secret" * 4), 401),
+    (lambda: _bearer(_claims(exp=1)), 401),
+    (lambda: _bearer({"scope": "products:write"}), 401),
+    (lambda: _bearer(_claims(scope="products:read")), 403),
+]
+
+
+@pytest.mark.parametrize(("headers", "status"), REJECTIONS)
+def test_write_rejections(
+    client: TestClient, headers: Callable[[], dict[str, str]], status: int
+) -> None:
+    response = client.post("/api/products", json=BODY, headers=headers())
     assert response.status_code == status, response.text
     assert response.headers["content-type"] == "application/problem+json"
     if status == 401:

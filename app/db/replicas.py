@@ -311,6 +311,18 @@ class ReplicaPool:
         metrics.READS_TO_PRIMARY.labels(reason=reason).inc()
         metrics.READS_ROUTED.labels(target="primary").inc()
 
+    def freshest(self) -> ReplicaHealth | None:
+        """The in-rotation replica with the highest known replay position."""
+        candidates = [r for r in self.replicas.values() if r.in_rotation]
+        return max(candidates, key=lambda r: r.replay_lsn or 0, default=None)
+
+    def record_live_token_check(self, replica: ReplicaHealth, lsn: int, reached: bool) -> None:
+        if reached:
+            replica.replay_lsn = max(replica.replay_lsn or 0, lsn)
+            replica.reads_routed += 1
+            metrics.READS_ROUTED.labels(target=replica.name).inc()
+        metrics.TOKEN_LIVE_CHECKS.labels(result="caught_up" if reached else "behind").inc()
+
     def record_retry(self) -> None:
         self.read_retries += 1
         metrics.READ_RETRIES.inc()

@@ -9,9 +9,11 @@ on another qualified replica or the primary, and that replica leaves rotation at
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+import logging
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Annotated, Any, NewType
 
+import asyncpg
 from fastapi import Depends, Header, Request
 from sqlalchemy import text
 from sqlalchemy.exc import DBAPIError
@@ -19,17 +21,35 @@ from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.db.database import Database
-from app.db.lsn import parse_lsn
+from app.db.lsn import format_lsn, parse_lsn
 from app.db.replicas import ReplicaHealth
 from app.db.routing import RoutingSession
-from app.errors import InvalidConsistencyToken, ServiceUnavailable, is_transient_db_error
+from app.errors import (
+    NO_SUITABLE_HOST,
+    InvalidConsistencyToken,
+    ServiceUnavailable,
+    is_connect_failure,
+    is_transient_db_error,
+)
+
+log = logging.getLogger("trackr.session")
 
 ReadSession = NewType("ReadSession", AsyncSession)
 WriteSession = NewType("WriteSession", AsyncSession)
 
 CONSISTENCY_HEADER = "X-Consistency-Token"
 SERVED_BY_HEADER = "X-Served-By"
-FAILOVER_ERRORS = (DBAPIError, OSError, PoolTimeoutError)
+CAUGHT_UP = "SELECT pg_last_wal_replay_lsn() >= CAST(:token AS pg_lsn)"
+FAILOVER_ERRORS = (DBAPIError, OSError, PoolTimeoutError, asyncpg.PostgresError, *NO_SUITABLE_HOST)
+
+
+async def _quietly(release: Callable[[], Awaitable[None]]) -> None:
+    """Rollback/close on a connection that died must not replace the real outcome (or, for
+    reads, break a response already on its way): the pool has invalidated it anyway."""
+    try:
+        await release()
+    except FAILOVER_ERRORS as exc:
+        log.info("discarding a dead connection: %s", exc.__class__.__name__)
 
 
 def get_database(request: Request) -> Database:
@@ -61,19 +81,62 @@ def _primary_unavailable(database: Database) -> ServiceUnavailable:
 class FailoverReadSession(AsyncSession):
     """A read session that moves to another node once if its replica dies mid-request."""
 
-    def __init__(self, *, database: Database, request: Request, min_lsn: int | None,
-                 replica: ReplicaHealth | None, **kwargs: Any) -> None:  # fmt: skip
+    def __init__(
+        self,
+        *,
+        database: Database,
+        request: Request,
+        min_lsn: int | None,
+        replica: ReplicaHealth | None,
+        **kwargs: Any,
+    ) -> None:
         self._database = database
         self._request = request
         self._min_lsn = min_lsn
-        self._tried: set[str] = set()
+        self._retried = False
         self._replica_name: str | None = None
         engines = database.engines
         super().__init__(
-            sync_session_class=RoutingSession, primary=engines.primary,
-            replica=engines.replicas[replica.name] if replica else None, **kwargs,
-        )  # fmt: skip
-        self._serve_from(replica)
+            sync_session_class=RoutingSession,
+            primary=engines.primary,
+            replica=engines.replicas[replica.name] if replica else None,
+            **kwargs,
+        )
+        self._replica_name = replica.name if replica else None
+
+    async def begin_read(self) -> None:
+        """Settle where this read is served before the endpoint runs.
+
+        A token no replica is known to have replayed is checked live on the freshest replica
+        (the monitor's view is up to one interval old), so a read-your-writes read stays on a
+        replica whenever one has caught up, even while the primary is down.
+        """
+        if self._replica_name is None and self._min_lsn is not None:
+            candidate = self._database.pool.freshest()
+            if candidate is not None and await self._has_replayed(candidate, self._min_lsn):
+                self._replica_name = candidate.name
+        self._serve_from(self._database.pool.replicas.get(self._replica_name or ""))
+
+    async def _has_replayed(self, candidate: ReplicaHealth, min_lsn: int) -> bool:
+        routing = self._routing()
+        routing.retarget(self._database.engines.replicas[candidate.name])
+        try:
+            token = {"token": format_lsn(min_lsn)}
+            reached = bool(await AsyncSession.scalar(self, text(CAUGHT_UP), token))
+        except FAILOVER_ERRORS as exc:
+            if is_transient_db_error(exc):
+                self._database.pool.mark_down(candidate.name, exc.__class__.__name__)
+            reached = False
+        self._database.pool.record_live_token_check(candidate, min_lsn, reached)
+        if not reached:
+            await _quietly(self.rollback)
+            routing.retarget(None)
+        return reached
+
+    def _routing(self) -> RoutingSession:
+        routing = self.sync_session
+        assert isinstance(routing, RoutingSession)
+        return routing
 
     def _serve_from(self, replica: ReplicaHealth | None) -> None:
         if replica is None and not self._database.pool.breaker.allow():
@@ -82,19 +145,24 @@ class FailoverReadSession(AsyncSession):
         self._request.state.served_by = f"replica:{replica.name}" if replica else "primary"
 
     async def _fail_over(self, exc: BaseException) -> bool:
-        """After a connection-level failure on a replica: move on and say whether to retry."""
-        failed = self._replica_name
-        if failed is None or not is_transient_db_error(exc) or self._tried:
+        """After a connection-level failure: move on once and say whether to retry.
+
+        A failed replica leaves rotation at once and the read moves to another qualified
+        replica or the primary; a read that failed on the primary gets one fresh connection.
+        """
+        if self._retried or not is_transient_db_error(exc):
             return False
+        self._retried = True
         pool = self._database.pool
-        pool.mark_down(failed, exc.__class__.__name__)
         pool.record_retry()
-        self._tried.add(failed)
         await self.rollback()
-        replica = pool.choose(self._min_lsn, exclude=frozenset(self._tried))
-        routing = self.sync_session
-        assert isinstance(routing, RoutingSession)
-        routing.retarget(self._database.engines.replicas[replica.name] if replica else None)
+        failed = self._replica_name
+        if failed is None:
+            self._serve_from(None)
+            return True
+        pool.mark_down(failed, exc.__class__.__name__)
+        replica = pool.choose(self._min_lsn, exclude=frozenset({failed}))
+        self._routing().retarget(self._database.engines.replicas[replica.name] if replica else None)
         self._serve_from(replica)
         return True
 
@@ -125,13 +193,17 @@ async def read_session(
 ) -> AsyncIterator[ReadSession]:
     min_lsn = _parse_token(consistency_token)
     session = FailoverReadSession(
-        database=database, request=request, min_lsn=min_lsn,
-        replica=database.pool.choose(min_lsn), expire_on_commit=False,
-    )  # fmt: skip
+        database=database,
+        request=request,
+        min_lsn=min_lsn,
+        replica=database.pool.choose(min_lsn),
+        expire_on_commit=False,
+    )
     try:
+        await session.begin_read()
         yield ReadSession(session)
     finally:
-        await session.close()
+        await _quietly(session.close)
 
 
 async def write_session(
@@ -141,9 +213,10 @@ async def write_session(
     if not breaker.allow():
         raise _primary_unavailable(database)
     session = AsyncSession(
-        sync_session_class=RoutingSession, primary=database.engines.primary,
+        sync_session_class=RoutingSession,
+        primary=database.engines.primary,
         expire_on_commit=False,
-    )  # fmt: skip
+    )
     request.state.served_by = "primary"
     try:
         yield WriteSession(session)
@@ -153,12 +226,12 @@ async def write_session(
             request.state.consistency_token = lsn
         breaker.record_success()
     except BaseException as exc:
-        if is_transient_db_error(exc):
+        if is_connect_failure(exc):
             breaker.record_failure(exc.__class__.__name__)
-        await session.rollback()
+        await _quietly(session.rollback)
         raise
     finally:
-        await session.close()
+        await _quietly(session.close)
 
 
 ReadSessionDep = Annotated[ReadSession, Depends(read_session)]

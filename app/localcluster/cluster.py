@@ -297,6 +297,18 @@ class Cluster:
         replicas = [f"{r['name']}={url(r['port'])}" for r in state["replicas"]]
         return url(state["primary"]["port"]), replicas
 
+    def writer_url(self) -> str:
+        """Every node in one multi-host URL that connects to whichever one accepts writes."""
+        state = self._require()
+        hosts = ",".join(
+            f"127.0.0.1:{port}"
+            for port in [state["primary"]["port"], *(r["port"] for r in state["replicas"])]
+        )
+        return (
+            f"postgresql://{APP_USER}:{state['app_password']}@{hosts}/{APP_DB}"
+            "?target_session_attrs=read-write"
+        )
+
     def env(self) -> dict[str, str]:
         primary_url, replica_urls = self.urls()
         return {"DATABASE_URL": primary_url, "DATABASE_REPLICA_URLS": ",".join(replica_urls)}
