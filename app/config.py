@@ -42,7 +42,7 @@ class Settings(BaseSettings):
     replica_max_lag_bytes: int = Field(8 * 1024 * 1024, ge=0)
     replica_max_lag_seconds: float = Field(10.0, ge=0)
     replica_rise: int = Field(2, ge=1)
-    replica_read_timeout_seconds: float = Field(5.0, gt=0)
+    replica_read_timeout_seconds: float = Field(2.0, gt=0)
     read_balancing: ReadBalancing = "round_robin"
     replica_weights: str = ""
     primary_breaker_cooldown_seconds: float = Field(1.0, gt=0)

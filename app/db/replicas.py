@@ -58,6 +58,12 @@ class NodeHealth:
                 await asyncio.wait_for(self.conn.close(), timeout=1)
             self.conn = None
 
+    def abandon(self) -> None:
+        """Drop a failed connection at once: a hung server would never answer a polite close."""
+        if self.conn is not None:
+            self.conn.terminate()
+            self.conn = None
+
 
 @dataclass
 class PrimaryHealth(NodeHealth):
@@ -163,7 +169,7 @@ class ReplicaPool:
             node.reachable = False
             node.latency_ms = None
             node.last_error = f"{exc.__class__.__name__}: {exc}".strip(": ")
-            await node.close()
+            node.abandon()
             return None
         finally:
             node.checked_at = datetime.now(UTC)

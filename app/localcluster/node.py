@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import signal
 import subprocess
 import time
 from dataclasses import dataclass
@@ -82,6 +84,40 @@ class Node:
     def stop(self, mode: str = "fast") -> None:
         if self.is_running():
             self.run("pg_ctl", "stop", "-w", "-t", "60", "-m", mode, "-D", str(self.datadir))
+
+    def postmaster_pid(self) -> int | None:
+        pid_file = self.datadir / "postmaster.pid"
+        if not pid_file.exists():
+            return None
+        return int(pid_file.read_text().splitlines()[0])
+
+    def process_ids(self) -> list[int]:
+        """The postmaster and every process it started (backends, walreceiver, …)."""
+        root = self.postmaster_pid()
+        if root is None:
+            return []
+        children: dict[int, list[int]] = {}
+        for stat in Path("/proc").glob("[0-9]*/stat"):
+            try:
+                fields = stat.read_text().rsplit(")", 1)[1].split()
+            except OSError:
+                continue  # the process exited meanwhile
+            children.setdefault(int(fields[1]), []).append(int(stat.parent.name))
+        found, queue = [], [root]
+        while queue:
+            pid = queue.pop()
+            found.append(pid)
+            queue.extend(children.get(pid, []))
+        return found
+
+    def freeze(self) -> None:
+        """Hang the node (SIGSTOP to all its processes): connections stay open, nothing answers."""
+        for pid in self.process_ids():
+            os.kill(pid, signal.SIGSTOP)
+
+    def thaw(self) -> None:
+        for pid in self.process_ids():
+            os.kill(pid, signal.SIGCONT)
 
     def sql(self, query: str, dbname: str = "postgres", timeout: float = 30) -> str:
         """Run one statement as the superuser over the unix socket; return unaligned output."""

@@ -271,7 +271,7 @@ async def run_load(
     script: FaultScript,
     clients: int = 16,
     write_share: float = 0.2,
-    request_timeout: float = 5.0,
+    request_timeout: float = 10.0,
 ) -> Load:
     """`clients` concurrent clients for `duration` seconds while `script` breaks things."""
     load = Load()

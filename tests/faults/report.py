@@ -94,6 +94,8 @@ def render(
             f"{end:.1f} s. Median request before the fault: {_fmt(r.p50_ms_before_fault, ' ms')}.",
             f"- Plain reads served by: {dict(r.served_by.most_common())}.",
         ]
+        if r.max_read_ms is not None:
+            lines.append(f"- Slowest plain read: {r.max_read_ms:g} ms.")
         if r.max_failed_write_ms is not None:
             lines.append(
                 f"- Failed writes: median {_fmt(r.p50_failed_write_ms, ' ms')}, slowest "

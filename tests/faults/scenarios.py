@@ -39,6 +39,7 @@ class Result:
     recover_seconds: float | None = None
     p99_ms_during_fault: dict[str, float] = field(default_factory=dict)
     max_failed_write_ms: float | None = None
+    max_read_ms: float | None = None
     p50_failed_write_ms: float | None = None
     p50_ms_before_fault: float | None = None
     unavailable_without_retry_after: int = 0
@@ -94,6 +95,9 @@ def summarize(
     for kind in ("read", "write"):
         result.p99_ms_during_fault[kind] = _p99([s for s in during if s.kind == kind])
     failed_writes = [s for s in load.of("write") if not s.ok]
+    reads = load.of("read")
+    if reads:
+        result.max_read_ms = round(max(s.latency for s in reads) * 1000, 1)
     result.unavailable_without_retry_after = sum(
         1 for s in load.samples if s.status == 503 and not s.retry_after
     )
@@ -308,9 +312,53 @@ def refused_write_latency(base: Path, samples: int = 100) -> RefusalTiming:
         stage.cluster.destroy()
 
 
+def replica_hung(base: Path) -> Result:
+    """5. The replica hangs (SIGSTOP on every process): open connections stop answering."""
+    stage = prepare(base)
+    replica = stage.cluster.replicas()[0]
+    fault, recovery, duration = 3.0, 8.0, 12.0
+
+    async def script(load: Load, t0: float) -> None:
+        await sleep_until(t0, fault)
+        mark(load, t0, "fault")
+        replica.freeze()
+        await sleep_until(t0, recovery)
+        mark(load, t0, "recovery")
+        replica.thaw()
+
+    try:
+        load = asyncio.run(drive(stage, duration, script))
+        result = summarize(
+            "replica_hung",
+            "Replica hung (SIGSTOP on all its processes)",
+            duration,
+            load,
+            stage,
+            (fault, recovery),
+            lambda q: stage.cluster.primary().sql(q, dbname="trackr"),
+        )
+        reads = load.of("read")
+        result.detect_seconds = _first(
+            reads, load.marks["fault"], lambda s: s.served_by == "primary"
+        )
+        result.recover_seconds = _first(reads, load.marks["recovery"], on_replica)
+        result.notes.append(
+            "a read already bound to the hung replica waits out the pool's liveness ping and a "
+            "reconnect attempt (REPLICA_READ_TIMEOUT_SECONDS and DB_CONNECT_TIMEOUT_SECONDS, "
+            "2 s each) before moving to the primary; new reads avoid the replica from the next "
+            "check (0.5 s timeout)"
+        )
+        return result
+    finally:
+        replica.thaw()
+        stage.server.stop()
+        stage.cluster.destroy()
+
+
 SCENARIOS: dict[str, Callable[[Path], Result]] = {
     "replica_stopped": replica_stopped,
     "replay_paused": replay_paused,
     "primary_stopped": primary_stopped,
     "connections_killed": connections_killed,
+    "replica_hung": replica_hung,
 }

@@ -56,3 +56,15 @@ def test_connections_killed(tmp_path: Path) -> None:
     assert result.failed("read") == 0, result.failures
     assert result.failed("token_read") == 0, result.failures
     assert result.missing_acknowledged == []
+
+
+def test_replica_hung(tmp_path: Path) -> None:
+    result = scenarios.replica_hung(tmp_path)
+    assert result.failed("read") == 0, result.failures
+    assert result.failed("token_read") == 0, result.failures
+    assert result.detect_seconds is not None
+    assert result.max_read_ms is not None
+    # Bounded by the ping and reconnect timeouts (2 s each), never by the 10 s client timeout.
+    assert result.max_read_ms < 8000
+    assert result.recover_seconds is not None
+    assert result.missing_acknowledged == []
