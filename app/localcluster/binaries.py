@@ -83,5 +83,6 @@ def find_binaries() -> PgBinaries:
             return PgBinaries(bindir, source)
     raise BinariesNotFoundError(
         "No PostgreSQL server binaries found. Set PG_BINDIR to a directory with "
-        f"{', '.join(REQUIRED)}, or install the project (the pgserver wheel ships PostgreSQL 16)."
+        f"{', '.join(REQUIRED)}, or install the `localcluster` dependency group (`uv sync`; "
+        "the pgserver wheel ships PostgreSQL 16)."
     )
