@@ -10,6 +10,7 @@
 #   REPLICATION_SLOTS                 comma-separated physical slots to create (default: replica1)
 #   REPLICATION_ALLOWED_CIDR          who may connect for replication (default: samenet)
 #   WAL_ARCHIVE_DIR                   where WAL segments are archived (default: /archive; empty = off)
+#   APP_DB_USER, APP_DB_PASSWORD      optional: a non-superuser login that owns POSTGRES_DB
 set -euo pipefail
 
 : "${REPLICATION_PASSWORD:?REPLICATION_PASSWORD must be set}"
@@ -23,6 +24,17 @@ psql=(psql -v ON_ERROR_STOP=1 --no-psqlrc --username "${POSTGRES_USER:-postgres}
 SELECT format('CREATE ROLE %I WITH REPLICATION LOGIN PASSWORD %L', :'user', :'password')
 WHERE NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = :'user') \gexec
 SQL
+
+if [ -n "${APP_DB_USER:-}" ]; then
+  : "${APP_DB_PASSWORD:?APP_DB_PASSWORD must be set with APP_DB_USER}"
+  "${psql[@]}" --set=user="$APP_DB_USER" --set=password="$APP_DB_PASSWORD" \
+    --set=db="${POSTGRES_DB:-postgres}" <<'SQL'
+SELECT format('CREATE ROLE %I WITH LOGIN PASSWORD %L', :'user', :'password')
+WHERE NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = :'user') \gexec
+SELECT format('ALTER DATABASE %I OWNER TO %I', :'db', :'user') \gexec
+SELECT format('ALTER SCHEMA public OWNER TO %I', :'user') \gexec
+SQL
+fi
 
 IFS=',' read -ra slot_names <<< "$slots"
 for slot in "${slot_names[@]}"; do

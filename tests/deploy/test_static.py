@@ -1,0 +1,162 @@
+"""Static checks of the deployment files (no Docker engine here): they fail on real mistakes."""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+import subprocess
+import tomllib
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+ROOT = Path(__file__).resolve().parents[2]
+DEPLOY = ROOT / "deploy"
+
+
+def compose() -> dict[str, Any]:
+    data: dict[str, Any] = yaml.safe_load((ROOT / "docker-compose.yml").read_text())
+    return data
+
+
+def final_stage(dockerfile: str) -> str:
+    return dockerfile.split("\nFROM ")[-1]
+
+
+@pytest.mark.skipif(shutil.which("haproxy") is None, reason="haproxy is not installed")
+def test_haproxy_config_is_valid() -> None:
+    result = subprocess.run(["haproxy", "-c", "-f", str(DEPLOY / "haproxy" / "haproxy.cfg")],
+                            capture_output=True, text=True)  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    config = (DEPLOY / "haproxy" / "haproxy.cfg").read_text()
+    for needed in ("option httpchk", "uri /health/ready", "http-check expect status 200",
+                   "option redispatch", "retries", "inter ", "fall ", "rise ",
+                   "on-marked-down shutdown-sessions"):  # fmt: skip
+        assert needed in config, needed
+
+
+def test_compose_services_health_checks_and_order() -> None:
+    services = compose()["services"]
+    assert {"postgres-primary", "postgres-replica", "migrate", "api-a", "api-b", "haproxy"} <= set(
+        services
+    )
+    one_shots = {"migrate", "wal-archive-init"}
+    for name, service in services.items():
+        if name not in one_shots:
+            assert "healthcheck" in service, f"{name} has no health check"
+    depends = {name: service.get("depends_on", {}) for name, service in services.items()}
+    assert depends["postgres-replica"]["postgres-primary"]["condition"] == "service_healthy"
+    assert depends["migrate"]["postgres-primary"]["condition"] == "service_healthy"
+    for api in ("api-a", "api-b"):
+        assert depends[api]["migrate"]["condition"] == "service_completed_successfully"
+        assert depends[api]["postgres-replica"]["condition"] == "service_healthy"
+        assert depends["haproxy"][api]["condition"] == "service_healthy"
+        env = services[api]["environment"]
+        assert "postgres-primary" in env["DATABASE_URL"]
+        assert "postgres-replica" in env["DATABASE_REPLICA_URLS"]
+    assert services["migrate"]["command"] == ["alembic", "upgrade", "head"]
+    assert (
+        services["postgres-primary"]["image"]
+        == services["postgres-replica"]["image"]
+        == ("postgres:16")
+    )
+
+
+def test_compose_mounts_the_scripts_and_config() -> None:
+    services = compose()["services"]
+    primary = " ".join(services["postgres-primary"]["volumes"])
+    assert "./deploy/postgres/primary-init.sh:/docker-entrypoint-initdb.d/" in primary
+    replica = services["postgres-replica"]
+    assert "./deploy/postgres/replica-entrypoint.sh:" + replica["entrypoint"][0] in " ".join(
+        replica["volumes"]
+    )
+    assert replica["user"] == "postgres"
+    assert any("haproxy.cfg" in v for v in services["haproxy"]["volumes"])
+    for path in ("deploy/postgres/primary-init.sh", "deploy/postgres/replica-entrypoint.sh",
+                 "deploy/haproxy/haproxy.cfg"):  # fmt: skip
+        assert (ROOT / path).exists(), path
+
+
+def test_compose_secrets_have_no_working_defaults() -> None:
+    text = (ROOT / "docker-compose.yml").read_text()
+    for secret in ("POSTGRES_PASSWORD", "TRACKR_DB_PASSWORD", "REPLICATION_PASSWORD", "JWT_SECRET"):
+        uses = re.findall(r"\$\{" + secret + r"([^}]*)\}", text)
+        assert uses, f"{secret} is not used"
+        assert any(u.startswith(":?") for u in uses), f"{secret} must be required (${{X:?…}})"
+        assert not any(u.startswith((":-", "-")) for u in uses), f"{secret} has a default"
+    example = (ROOT / ".env.example").read_text()
+    for variable in set(re.findall(r"\$\{([A-Z_]+)", text)):
+        assert re.search(rf"^{variable}=", example, re.M), f"{variable} missing in .env.example"
+    for secret in ("POSTGRES_PASSWORD", "TRACKR_DB_PASSWORD", "REPLICATION_PASSWORD", "JWT_SECRET"):
+        value = re.search(rf"^{secret}=(.*)$", example, re.M)
+        assert value is not None
+        assert value.group(1) in {"", "CHANGE_ME"}, f"{secret} has a working value in .env.example"
+
+
+def test_dockerfile() -> None:
+    dockerfile = (ROOT / "Dockerfile").read_text()
+    assert dockerfile.count("\nFROM ") + dockerfile.startswith("FROM") >= 2, "multi-stage"
+    assert "uv sync --frozen" in dockerfile
+    assert "--no-default-groups" in dockerfile  # no dev tools, no local PostgreSQL
+    assert re.search(r"PYTHON_VERSION=3\.1[2-9]", dockerfile)
+    runtime = final_stage(dockerfile)
+    user = re.findall(r"^USER\s+(\S+)", runtime, re.M)
+    assert user, "the runtime stage must switch to a user"
+    assert user[-1] not in {"root", "0"}
+    cmd = re.search(r"^CMD\s+(.+)$", runtime, re.M)
+    assert cmd is not None
+    assert json.loads(cmd.group(1)) == ["trackr", "serve"], "exec form"
+    health = re.search(r"^HEALTHCHECK .*\n?.*CMD\s+(\[.+\])", runtime, re.M)
+    assert health is not None
+    assert "/health/live" in health.group(1)
+    assert "curl" not in health.group(1)
+    json.loads(health.group(1))
+    assert "STOPSIGNAL SIGTERM" in runtime
+    assert "alembic upgrade" not in runtime, "migrations are a separate step"
+
+
+def test_dockerignore_keeps_the_image_small() -> None:
+    lines = (ROOT / ".dockerignore").read_text().splitlines()
+    assert lines[0 if lines[0] == "*" else lines.index("*")] == "*", "allow-list: ignore all first"
+    allowed = {line[1:].rstrip("/") for line in lines if line.startswith("!")}
+    assert allowed == {"pyproject.toml", "uv.lock", "README.md", "alembic.ini", "alembic", "app"}
+
+
+def test_render_blueprint() -> None:
+    blueprint = yaml.safe_load((DEPLOY / "render.yaml").read_text())
+    (web,) = blueprint["services"]
+    assert web["type"] == "web"
+    assert web["runtime"] == "docker"
+    assert web["healthCheckPath"].startswith("/health")
+    assert web["preDeployCommand"] == "alembic upgrade head"
+    env = {item["key"]: item for item in web["envVars"]}
+    assert env["DATABASE_URL"]["fromDatabase"]["property"] == "connectionString"
+    assert env["JWT_SECRET"].get("generateValue") is True
+    replica_source = env["DATABASE_REPLICA_URLS"]["fromDatabase"]["name"]
+    (database,) = blueprint["databases"]
+    assert env["DATABASE_URL"]["fromDatabase"]["name"] == database["name"]
+    assert replica_source in {r["name"] for r in database["readReplicas"]}
+
+
+def test_fly_toml() -> None:
+    fly = tomllib.loads((DEPLOY / "fly.toml").read_text())
+    assert fly["deploy"]["release_command"] == "alembic upgrade head"
+    assert fly["deploy"]["strategy"] == "rolling"
+    assert fly["kill_signal"] == "SIGTERM"
+    service = fly["http_service"]
+    assert service["internal_port"] == int(fly["env"]["PORT"])
+    assert any(check["path"].startswith("/health") for check in service["checks"])
+    assert fly["build"]["dockerfile"] == "Dockerfile"
+
+
+def test_railway_json() -> None:
+    railway = json.loads((DEPLOY / "railway.json").read_text())
+    assert railway["build"]["builder"] == "DOCKERFILE"
+    deploy = railway["deploy"]
+    assert deploy["preDeployCommand"] == ["alembic upgrade head"]
+    assert deploy["healthcheckPath"].startswith("/health")
+    assert deploy["restartPolicyType"] in {"ON_FAILURE", "ALWAYS"}
+    assert deploy["numReplicas"] >= 1
