@@ -6,7 +6,10 @@ products starts from a truncated table instead of a rolled-back transaction.
 
 from __future__ import annotations
 
+import shutil
+import tempfile
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -29,14 +32,35 @@ def alembic_config(database_url: str) -> Config:
     return config
 
 
-@pytest.fixture(scope="session")
-def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
-    cluster = Cluster(tmp_path_factory.mktemp("cluster"))
-    cluster.up(replicas=1)
+@contextmanager
+def private_dir(prefix: str) -> Iterator[Path]:
+    """A directory for PostgreSQL data outside pytest's base temp dir.
+
+    The unprivileged server user must traverse every parent; pytest resets its own root to
+    0700 whenever another pytest session starts, which would cut a running cluster off.
+    """
+    path = Path(tempfile.mkdtemp(prefix=f"trackr-{prefix}-"))
     try:
-        yield cluster
+        yield path
     finally:
-        cluster.destroy()
+        shutil.rmtree(path, ignore_errors=True)
+
+
+@pytest.fixture
+def pg_dir(request: pytest.FixtureRequest) -> Iterator[Path]:
+    with private_dir(request.node.name[:40]) as path:
+        yield path
+
+
+@pytest.fixture(scope="session")
+def cluster() -> Iterator[Cluster]:
+    with private_dir("session") as path:
+        cluster = Cluster(path / "cluster")
+        cluster.up(replicas=1)
+        try:
+            yield cluster
+        finally:
+            cluster.destroy()
 
 
 @pytest.fixture(scope="session")

@@ -43,8 +43,8 @@ def test_ttl(text: str, seconds: int) -> None:
     assert parse_ttl(text) == seconds
 
 
-def test_cluster_commands(tmp_path: Path) -> None:
-    directory = str(tmp_path / "c")
+def test_cluster_commands(pg_dir: Path) -> None:
+    directory = str(pg_dir / "c")
     try:
         up = runner.invoke(app, ["cluster", "up", "--replicas", "1", "--dir", directory])
         assert up.exit_code == 0, up.output

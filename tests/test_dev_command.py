@@ -19,9 +19,11 @@ TRACKR = str(Path(sys.executable).parent / "trackr")
 
 
 @pytest.mark.slow
-def test_dev_serves_seeded_api_with_replica_then_stops_on_sigint(tmp_path: Path) -> None:
+def test_dev_serves_seeded_api_with_replica_then_stops_on_sigint(
+    tmp_path: Path, pg_dir: Path
+) -> None:
     port = free_port()
-    cluster_dir = tmp_path / "cluster"
+    cluster_dir = pg_dir / "cluster"
     env = {k: v for k, v in os.environ.items() if k not in {"JWT_SECRET", "DATABASE_URL"}}
     process = subprocess.Popen(
         [TRACKR, "dev", "--port", str(port), "--dir", str(cluster_dir)],

@@ -77,7 +77,8 @@ class Box:
 
 
 @pytest.fixture
-def box(tmp_path: Path) -> Box:
+def box(pg_dir: Path) -> Box:
+    tmp_path = pg_dir
     run_as = resolve_run_as()
     bins = find_binaries()
     for sub in ("run", "archive"):

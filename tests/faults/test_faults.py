@@ -12,8 +12,8 @@ from tests.faults import scenarios
 pytestmark = pytest.mark.slow
 
 
-def test_replica_stopped(tmp_path: Path) -> None:
-    result = scenarios.replica_stopped(tmp_path)
+def test_replica_stopped(pg_dir: Path) -> None:
+    result = scenarios.replica_stopped(pg_dir / "cluster")
     assert result.failed("read") == 0, result.failures
     assert result.failed("token_read") == 0, result.failures
     assert result.detect_seconds is not None, "reads never moved to the primary"
@@ -22,8 +22,8 @@ def test_replica_stopped(tmp_path: Path) -> None:
     assert result.missing_acknowledged == []
 
 
-def test_replay_paused(tmp_path: Path) -> None:
-    result = scenarios.replay_paused(tmp_path)
+def test_replay_paused(pg_dir: Path) -> None:
+    result = scenarios.replay_paused(pg_dir / "cluster")
     assert result.failed("read") == 0, result.failures
     assert result.failed("token_read") == 0, "a token read was stale or failed"
     assert result.detect_seconds is not None, "the lagging replica never left rotation"
@@ -34,8 +34,8 @@ def test_replay_paused(tmp_path: Path) -> None:
     assert result.missing_acknowledged == []
 
 
-def test_primary_stopped(tmp_path: Path) -> None:
-    result = scenarios.primary_stopped(tmp_path)
+def test_primary_stopped(pg_dir: Path) -> None:
+    result = scenarios.primary_stopped(pg_dir / "cluster")
     assert result.failed("read") == 0, result.failures
     write_failures = result.failures.get("write", Counter())
     assert set(write_failures) <= {"503"}, write_failures
@@ -51,15 +51,15 @@ def test_primary_stopped(tmp_path: Path) -> None:
     assert result.missing_acknowledged == []
 
 
-def test_connections_killed(tmp_path: Path) -> None:
-    result = scenarios.connections_killed(tmp_path)
+def test_connections_killed(pg_dir: Path) -> None:
+    result = scenarios.connections_killed(pg_dir / "cluster")
     assert result.failed("read") == 0, result.failures
     assert result.failed("token_read") == 0, result.failures
     assert result.missing_acknowledged == []
 
 
-def test_replica_hung(tmp_path: Path) -> None:
-    result = scenarios.replica_hung(tmp_path)
+def test_replica_hung(pg_dir: Path) -> None:
+    result = scenarios.replica_hung(pg_dir / "cluster")
     assert result.failed("read") == 0, result.failures
     assert result.failed("token_read") == 0, result.failures
     assert result.detect_seconds is not None

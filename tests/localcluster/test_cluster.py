@@ -14,8 +14,8 @@ from app.localcluster.binaries import BinariesNotFoundError, find_binaries
 
 
 @pytest.fixture
-def solo(tmp_path: Path) -> Iterator[Cluster]:
-    cluster = Cluster(tmp_path / "solo")
+def solo(pg_dir: Path) -> Iterator[Cluster]:
+    cluster = Cluster(pg_dir / "solo")
     try:
         yield cluster
     finally:

@@ -1,0 +1,85 @@
+"""Ceilings to compare trackr against, in the same run: a constant-JSON endpoint (framework
+ceiling) and the same by-id and filtered-list queries on a bare asyncpg pool (driver ceiling).
+
+Kept in the bench code, never in the app. Serve with uvicorn: `bench.baseline:app`,
+BASELINE_DSN pointing at the same replica trackr reads from.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from decimal import Decimal
+from typing import Any
+
+import asyncpg
+import orjson
+from fastapi import FastAPI, Request
+from starlette.responses import Response
+
+COLUMNS = (
+    "id, category, name, url, price, currency, in_stock, attributes, created_at, "
+    "updated_at, version"
+)
+CONSTANT = orjson.dumps({"id": 1, "category": "mac", "name": "constant", "price": 1.0})
+
+
+def _default(value: Any) -> Any:
+    if isinstance(value, Decimal):
+        return float(value)
+    raise TypeError
+
+
+async def _init(conn: asyncpg.Connection) -> None:
+    await conn.set_type_codec(
+        "jsonb", encoder=orjson.dumps, decoder=orjson.loads, schema="pg_catalog", format="text"
+    )
+
+
+@asynccontextmanager
+async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+    app.state.pool = await asyncpg.create_pool(
+        os.environ["BASELINE_DSN"], min_size=2, max_size=20, init=_init
+    )
+    yield
+    await app.state.pool.close()
+
+
+app = FastAPI(lifespan=lifespan)
+
+
+def _json(data: Any, status: int = 200) -> Response:
+    return Response(
+        orjson.dumps(data, default=_default), status_code=status, media_type="application/json"
+    )
+
+
+@app.get("/baseline/constant")
+async def constant() -> Response:
+    return Response(CONSTANT, media_type="application/json")
+
+
+@app.get("/baseline/products/{product_id}")
+async def by_id(product_id: int, request: Request) -> Response:
+    row = await request.app.state.pool.fetchrow(
+        f"SELECT {COLUMNS} FROM products WHERE id = $1", product_id
+    )
+    return _json(dict(row)) if row else _json({"detail": "not found"}, 404)
+
+
+@app.get("/baseline/products")
+async def listing(request: Request, category: str, limit: int = 20) -> Response:
+    attrs = {k[5:]: _typed(v) for k, v in request.query_params.items() if k.startswith("attr.")}
+    sql = f"SELECT {COLUMNS} FROM products WHERE category = $1"
+    args: list[Any] = [category]
+    if attrs:
+        sql += " AND attributes @> $2"
+        args.append(attrs)
+    sql += f" ORDER BY id LIMIT {int(limit) + 1}"
+    rows = await request.app.state.pool.fetch(sql, *args)
+    return _json({"items": [dict(r) for r in rows[:limit]], "next_cursor": None})
+
+
+def _typed(value: str) -> Any:
+    return int(value) if value.isdigit() else value

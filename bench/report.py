@@ -1,0 +1,111 @@
+"""Render docs/benchmarks.md from the JSON results of every `make bench` run kept in docs/bench."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+TWINS = {
+    "by_id": "raw_by_id",
+    "list": "raw_list",
+    "list_attr1": "raw_list_attr1",
+    "list_attr2": "raw_list_attr2",
+}
+TARGETS = {"by_id": 0.85, "list": 0.8, "list_attr1": 0.8, "list_attr2": 0.8}
+LABELS = {
+    "constant": "constant JSON (framework ceiling)",
+    "by_id": "GET /api/products/{id}",
+    "raw_by_id": "raw asyncpg by id",
+    "list": "GET /api/products?category=…&limit=20",
+    "raw_list": "raw asyncpg category list",
+    "list_attr1": "… + one attr.* filter",
+    "raw_list_attr1": "raw asyncpg + one attribute filter",
+    "list_attr2": "… + two attr.* filters",
+    "raw_list_attr2": "raw asyncpg + two attribute filters",
+    "keyset_page50": "keyset page 50 (sort=price)",
+    "prices": "GET /api/products/{id}/prices",
+    "health": "GET /health",
+    "post": "POST /api/products (JWT)",
+}
+
+
+def _table(run: dict[str, Any]) -> list[str]:
+    scenarios = run["scenarios"]
+    lines = [
+        "| scenario | req/s | p50 ms | p99 ms | errors | vs raw-asyncpg twin |",
+        "|---|---:|---:|---:|---:|---:|",
+    ]
+    for name, result in scenarios.items():
+        ratio = ""
+        if name in TWINS and TWINS[name] in scenarios:
+            value = result["rps"] / scenarios[TWINS[name]]["rps"]
+            verdict = "met" if value >= TARGETS[name] else f"target {TARGETS[name]}x"
+            ratio = f"**{value:.2f}x** ({verdict})"
+        lines.append(
+            f"| {LABELS.get(name, name)} | {result['rps']:.0f} | {result['p50_ms']:.2f} "
+            f"| {result['p99_ms']:.2f} | {result['errors']} | {ratio} |"
+        )
+    return lines
+
+
+def _scale(results: dict[int, dict[str, Any]]) -> list[str]:
+    if 100_000 not in results or 1_000_000 not in results:
+        return ["Scale run not recorded yet: `make bench BENCH_ARGS='--rows 1000000'`.", ""]
+    small, large = results[100_000]["runs"]["1"], results[1_000_000]["runs"]["1"]
+    lines = [
+        "| scenario (1 worker) | p99 at 100k | p99 at 1M | ratio (target ≤ 2x) |",
+        "|---|---:|---:|---:|",
+    ]
+    for name in ("list_attr1", "list_attr2", "keyset_page50"):
+        a, b = small["scenarios"][name]["p99_ms"], large["scenarios"][name]["p99_ms"]
+        lines.append(f"| {LABELS[name]} | {a:.2f} ms | {b:.2f} ms | {b / a:.2f}x |")
+    return [*lines, ""]
+
+
+def render(directory: Path) -> str:
+    results = {
+        data["rows"]: data
+        for data in (json.loads(p.read_text()) for p in sorted(directory.glob("*-rows.json")))
+    }
+    out = [
+        "# Benchmarks",
+        "",
+        "Produced by `make bench` (`bench/run.py`): the local cluster started as `make run` does",
+        "(primary + 1 streaming replica, PostgreSQL 16 from the pgserver wheel), the catalogue",
+        "loaded with COPY, then `wrk -t2 -c32 --latency` against `trackr serve` and, right after",
+        "each trackr scenario, against its twin in `bench/baseline.py` (the same query on a bare",
+        "asyncpg pool against the same replica, and a constant-JSON endpoint). trackr runs as in",
+        "production: `APP_ENV=production`, JSON access log per request, JWT on writes, routing",
+        "session, replica monitor. Load generator, servers and both PostgreSQL nodes share one",
+        "machine, so compare the ratios, not the absolute numbers.",
+        "",
+    ]
+    for rows, data in sorted(results.items()):
+        out += [
+            f"## {rows:,} products",
+            "",
+            f"Run {data['started'][:16].replace('T', ' ')} UTC on {data['machine']}; "
+            f"{data['duration']:g} s per scenario after a warm-up, "
+            f"{data['connections']} connections.",
+            "",
+        ]
+        for workers, run in sorted(data["runs"].items()):
+            out += [
+                f"### {workers} worker(s)",
+                "",
+                *_table(run),
+                "",
+                f"Resident memory per worker under load: {run['rss_mb_per_worker']} MB.",
+                "",
+            ]
+        out += [
+            f"Cold start (process start → first 200 from `/health`, median of 5): "
+            f"**{data['cold_start_seconds']} s** (target < 2 s).",
+            "",
+        ]
+        out += ["Plans on the replica (`EXPLAIN ANALYZE`):", ""]
+        for title, plan in data["explain"].items():
+            out += [f"- {title}", "", "```", plan, "```", ""]
+    out += ["## Scale: 100,000 → 1,000,000 rows", "", *_scale(results)]
+    return "\n".join(out)

@@ -1,0 +1,371 @@
+"""`make bench`: trackr against its own ceilings on the same cluster, in one run.
+
+Starts the local cluster the way `make run` does, loads a catalogue (default 100,000 products),
+then for 1 and 2 workers drives each scenario with wrk (32 connections) right after its
+raw-asyncpg twin, and writes the results to docs/benchmarks.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import platform
+import random
+import shutil
+import signal
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from app.auth import create_token
+from app.config import Settings
+from app.localcluster import Cluster
+from app.localcluster.ports import free_port
+from app.products.listing import Cursor
+from bench import dataset, wrk
+from bench.report import render
+
+ROOT = Path(__file__).resolve().parents[1]
+RESULTS = ROOT / "docs" / "bench"
+BIN = Path(sys.executable).parent
+SECRET = "bench-" + "s" * 40
+ATTR1 = {
+    "mac": "attr.ram_gb=16",
+    "pokemon": "attr.language=JP",
+    "coins": "attr.metal=gold",
+    "games": "attr.platform=SNES",
+}
+ATTR2 = {
+    "mac": "attr.ram_gb=16&attr.chip=M2",
+    "pokemon": "attr.language=JP&attr.graded=true",
+    "coins": "attr.metal=gold&attr.country=Canada",
+    "games": "attr.platform=SNES&attr.region=PAL",
+}
+TWINS = {
+    "by_id": "raw_by_id",
+    "list": "raw_list",
+    "list_attr1": "raw_list_attr1",
+    "list_attr2": "raw_list_attr2",
+}
+
+
+def ensure_wrk() -> None:
+    if shutil.which("wrk"):
+        return
+    if os.geteuid() == 0 and shutil.which("apt-get"):
+        print("bench: installing wrk (Debian package)", flush=True)
+        subprocess.run(["apt-get", "update", "-qq"], check=True)
+        subprocess.run(
+            ["apt-get", "install", "-y", "-qq", "wrk"],
+            check=True,
+            env={**os.environ, "DEBIAN_FRONTEND": "noninteractive"},
+        )
+        return
+    raise SystemExit("bench: wrk is missing; install it (Debian: apt-get install wrk)")
+
+
+def wait_http(url: str, timeout: float = 60) -> None:
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            if httpx.get(url, timeout=1).status_code == 200:
+                return
+        except httpx.TransportError:
+            pass
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"{url} never answered 200")
+        time.sleep(0.05)
+
+
+@contextmanager
+def server(
+    command: list[str], env: dict[str, str], ready_path: str, log: Path
+) -> Iterator[tuple[str, int]]:
+    port = free_port()
+    with open(log, "ab") as out:
+        process = subprocess.Popen(
+            [*command, "--port", str(port)],
+            env=env,
+            cwd=ROOT,
+            stdout=out,
+            stderr=out,
+            start_new_session=True,
+        )
+    base = f"http://127.0.0.1:{port}"
+    try:
+        wait_http(base + ready_path)
+        yield base, process.pid
+    finally:
+        os.killpg(process.pid, signal.SIGTERM)
+        process.wait(timeout=30)
+
+
+def worker_rss_mb(group: int) -> float:
+    """Largest resident set in the server's process group (a worker, with several) right now."""
+    best = 0
+    for status in Path("/proc").glob("[0-9]*/status"):
+        try:
+            stat = (status.parent / "stat").read_text().rsplit(")", 1)[1].split()
+            if int(stat[2]) != group:
+                continue
+            for line in status.read_text().splitlines():
+                if line.startswith("VmRSS:"):
+                    best = max(best, int(line.split()[1]))
+        except OSError:
+            continue
+    return round(best / 1024, 1)
+
+
+def write_paths(directory: Path, name: str, paths: list[str]) -> Path:
+    target = directory / f"{name}.txt"
+    target.write_text("\n".join(paths) + "\n")
+    return target
+
+
+def deep_cursors(cluster: Cluster, page: int = 50, limit: int = 20) -> dict[str, str]:
+    cursors = {}
+    for category in dataset.MAKERS:
+        row = cluster.primary().sql(
+            f"SELECT price || ',' || id FROM products WHERE category = '{category}' "
+            f"ORDER BY price, id OFFSET {(page - 1) * limit - 1} LIMIT 1",
+            dbname="trackr",
+        )
+        price, ident = row.split(",")
+        cursors[category] = Cursor("price", Decimal(price), int(ident)).encode()
+    return cursors
+
+
+def scenario_paths(rows: int, cursors: dict[str, str], rng: random.Random) -> dict[str, list[str]]:
+    ids = [rng.randint(1, rows) for _ in range(2000)]
+    cats = list(dataset.MAKERS)
+    return {
+        "by_id": [f"/api/products/{i}" for i in ids],
+        "list": [f"/api/products?category={c}&limit=20" for c in cats],
+        "list_attr1": [f"/api/products?category={c}&{ATTR1[c]}&limit=20" for c in cats],
+        "list_attr2": [f"/api/products?category={c}&{ATTR2[c]}&limit=20" for c in cats],
+        "keyset_page50": [
+            f"/api/products?category={c}&sort=price&limit=20&cursor={cursors[c]}" for c in cats
+        ],
+        "prices": [f"/api/products/{i}/prices" for i in ids],
+        "health": ["/health"],
+        "constant": ["/baseline/constant"],
+        "raw_by_id": [f"/baseline/products/{i}" for i in ids],
+        "raw_list": [f"/baseline/products?category={c}&limit=20" for c in cats],
+        "raw_list_attr1": [f"/baseline/products?category={c}&{ATTR1[c]}&limit=20" for c in cats],
+        "raw_list_attr2": [f"/baseline/products?category={c}&{ATTR2[c]}&limit=20" for c in cats],
+    }
+
+
+ORDER = [
+    "constant",
+    "by_id",
+    "raw_by_id",
+    "list",
+    "raw_list",
+    "list_attr1",
+    "raw_list_attr1",
+    "list_attr2",
+    "raw_list_attr2",
+    "keyset_page50",
+    "prices",
+    "health",
+    "post",
+]
+
+
+def cold_start(env: dict[str, str], runs: int = 5) -> float:
+    """Median seconds from process start to the first 200 from /health."""
+    samples = []
+    for _ in range(runs):
+        port = free_port()
+        started = time.monotonic()
+        process = subprocess.Popen(
+            [str(BIN / "trackr"), "serve", "--host", "127.0.0.1", "--port", str(port)],
+            env=env,
+            cwd=ROOT,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        try:
+            wait_http(f"http://127.0.0.1:{port}/health")
+            samples.append(time.monotonic() - started)
+        finally:
+            process.send_signal(signal.SIGTERM)
+            process.wait(timeout=30)
+    return round(statistics.median(samples), 3)
+
+
+COLUMNS = "id, category, name, url, price, currency, in_stock, attributes, created_at, updated_at"
+
+
+def explain(cluster: Cluster, cursors: dict[str, str]) -> dict[str, str]:
+    """The plans of the list queries trackr sends, on the replica that serves them."""
+    replica = cluster.replicas()[0]
+    cursor = Cursor.decode(cursors["mac"], "price")
+    attrs = """'{"ram_gb": 16, "chip": "M2"}'"""
+    queries = {
+        "filtered list (category=mac&attr.ram_gb=16&attr.chip=M2)": (
+            f"SELECT {COLUMNS} FROM products WHERE category = 'mac' "
+            f"AND attributes @> {attrs} ORDER BY id LIMIT 21"
+        ),
+        "deep keyset page (category=mac&sort=price, page 50)": (
+            f"SELECT {COLUMNS} FROM products WHERE category = 'mac' "
+            f"AND (price, id) > ({cursor.value}, {cursor.id}) ORDER BY price, id LIMIT 21"
+        ),
+    }
+    plan = "EXPLAIN (ANALYZE, COSTS OFF, TIMING OFF, SUMMARY OFF)"
+    return {title: replica.sql(f"{plan} {sql}", dbname="trackr") for title, sql in queries.items()}
+
+
+def machine() -> str:
+    cpu = next(
+        (
+            line.split(":", 1)[1].strip()
+            for line in Path("/proc/cpuinfo").read_text().splitlines()
+            if line.startswith("model name")
+        ),
+        "unknown CPU",
+    )
+    python = platform.python_version()
+    return f"{os.cpu_count()} cores ({cpu}), Linux {platform.release()}, Python {python}"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--rows", type=int, default=100_000)
+    parser.add_argument("--duration", type=float, default=10.0, help="seconds per scenario")
+    parser.add_argument("--workers", default="1,2", help="worker counts to run, e.g. 1,2")
+    parser.add_argument("--connections", type=int, default=32)
+    args = parser.parse_args()
+    ensure_wrk()
+    started = datetime.now(UTC)
+    cluster = Cluster(ROOT / ".data" / "bench-cluster")
+    print(f"bench: {cluster.describe_binaries()}", flush=True)
+    cluster.up(replicas=1)
+    env = cluster.env()
+    base_env = {
+        **os.environ,
+        **env,
+        "APP_ENV": "production",
+        "JWT_SECRET": SECRET,
+        "LOG_FORMAT": "json",
+        "LOG_LEVEL": "INFO",
+    }
+    subprocess.run(
+        [str(BIN / "trackr"), "db", "upgrade"],
+        env=base_env,
+        cwd=ROOT,
+        check=True,
+        capture_output=True,
+    )
+    print(f"bench: loading {args.rows} products …", flush=True)
+    load_started = time.monotonic()
+    asyncio.run(dataset.load(env["DATABASE_URL"], args.rows))
+    print(f"bench: loaded in {time.monotonic() - load_started:.1f}s", flush=True)
+    _wait_replica(cluster)
+    cursors = deep_cursors(cluster)
+    token = create_token(Settings(app_env="test", jwt_secret=SECRET), ["products:write"], 7200)
+    replica_dsn = env["DATABASE_REPLICA_URLS"].split("=", 1)[1]
+    results: dict[str, Any] = {
+        "rows": args.rows,
+        "started": started.isoformat(),
+        "machine": machine(),
+        "duration": args.duration,
+        "connections": args.connections,
+        "runs": {},
+    }
+    with tempfile.TemporaryDirectory(prefix="trackr-bench-") as tmp:
+        directory = Path(tmp)
+        paths = scenario_paths(args.rows, cursors, random.Random(7))
+        files = {name: write_paths(directory, name, p) for name, p in paths.items()}
+        for workers in (int(w) for w in args.workers.split(",")):
+            results["runs"][str(workers)] = _run_workers(
+                workers, base_env, replica_dsn, files, token, args, directory
+            )
+        results["cold_start_seconds"] = cold_start(base_env)
+    results["explain"] = explain(cluster, cursors)
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    (RESULTS / f"{args.rows}-rows.json").write_text(json.dumps(results, indent=2))
+    (ROOT / "docs" / "benchmarks.md").write_text(render(RESULTS))
+    cluster.down()
+    print("bench: wrote docs/benchmarks.md", flush=True)
+
+
+def _wait_replica(cluster: Cluster, timeout: float = 120) -> None:
+    target = cluster.primary().sql("SELECT pg_current_wal_lsn()")
+    deadline = time.monotonic() + timeout
+    query = f"SELECT pg_wal_lsn_diff(pg_last_wal_replay_lsn(), '{target}') >= 0"
+    while cluster.replicas()[0].sql(query) != "t":
+        if time.monotonic() > deadline:
+            raise RuntimeError("the replica did not catch up with the loaded data")
+        time.sleep(0.2)
+
+
+def _run_workers(
+    workers: int,
+    base_env: dict[str, str],
+    replica_dsn: str,
+    files: dict[str, Path],
+    token: str,
+    args: argparse.Namespace,
+    directory: Path,
+) -> dict[str, Any]:
+    print(f"bench: {workers} worker(s)", flush=True)
+    trackr_env = {**base_env, "WEB_CONCURRENCY": str(workers)}
+    baseline_env = {**base_env, "BASELINE_DSN": replica_dsn}
+    trackr_cmd = [str(BIN / "trackr"), "serve", "--host", "127.0.0.1"]
+    baseline_cmd = [
+        str(BIN / "uvicorn"),
+        "bench.baseline:app",
+        "--host",
+        "127.0.0.1",
+        "--workers",
+        str(workers),
+        "--log-level",
+        "warning",
+        "--no-access-log",
+    ]
+    scenarios: dict[str, Any] = {}
+    rss = 0.0
+    with (
+        server(trackr_cmd, trackr_env, "/health", directory / "trackr.log") as (trackr, pid),
+        server(baseline_cmd, baseline_env, "/baseline/constant", directory / "baseline.log") as (
+            baseline,
+            _,
+        ),
+    ):
+        for name in ORDER:
+            target = baseline if name == "constant" or name.startswith("raw_") else trackr
+            script = "post.lua" if name == "post" else "paths.lua"
+            env = {
+                **os.environ,
+                "PATHS_FILE": str(files.get(name, files["health"])),
+                "TOKEN": token,
+            }
+            wrk.run(name, target, script, env, min(3.0, args.duration), args.connections)  # warm up
+            result = wrk.run(name, target, script, env, args.duration, args.connections)
+            if name == "by_id":
+                rss = worker_rss_mb(pid)
+            scenarios[name] = result.as_dict()
+            print(
+                f"  {name:<16} {result.rps:>9.0f} req/s  p50 {result.p50_ms:>7.2f} ms  "
+                f"p99 {result.p99_ms:>7.2f} ms  errors {result.errors}",
+                flush=True,
+            )
+    return {"scenarios": scenarios, "rss_mb_per_worker": rss}
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,57 @@
+"""The benchmark harness's own parts: wrk's report is read right, the doc renders ratios."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from bench.report import render
+from bench.wrk import parse
+
+WRK_OUTPUT = """Running 10s test @ http://127.0.0.1:8000
+  2 threads and 32 connections
+  Thread Stats   Avg      Stdev     Max   +/- Stdev
+    Latency     5.12ms    2.01ms  40.00ms   90.00%
+    Req/Sec     3.10k   200.00     3.50k    70.00%
+  Latency Distribution
+     50%    4.80ms
+     75%    5.90ms
+     90%    7.20ms
+     99%    1.20s
+  61840 requests in 10.00s, 30.00MB read
+  Socket errors: connect 0, read 2, write 0, timeout 1
+  Non-2xx or 3xx responses: 4
+Requests/sec:   6183.95
+Transfer/sec:      3.00MB
+"""
+
+
+def test_parse_reads_rate_percentiles_and_every_kind_of_error() -> None:
+    result = parse("by_id", WRK_OUTPUT)
+    assert result.requests == 61840
+    assert result.rps == 6183.95
+    assert result.p50_ms == 4.8
+    assert result.p99_ms == 1200.0
+    assert result.errors == 7
+
+
+def test_render_shows_ratios_against_the_twin(tmp_path: Path) -> None:
+    scenario = {"requests": 1, "p50_ms": 1.0, "p99_ms": 2.0, "errors": 0}
+    data = {
+        "rows": 100000, "started": "2026-11-23T10:00:00", "machine": "test box",
+        "duration": 10, "connections": 32, "cold_start_seconds": 0.9,
+        "explain": {"filtered list": "Index Scan using ix_products_attributes"},
+        "runs": {"1": {"rss_mb_per_worker": 80.0, "scenarios": {
+            "by_id": {**scenario, "scenario": "by_id", "rps": 900.0},
+            "raw_by_id": {**scenario, "scenario": "raw_by_id", "rps": 1000.0},
+            "list": {**scenario, "scenario": "list", "rps": 500.0},
+            "raw_list": {**scenario, "scenario": "raw_list", "rps": 1000.0},
+        }}},
+    }  # fmt: skip
+    (tmp_path / "100000-rows.json").write_text(json.dumps(data))
+    doc = render(tmp_path)
+    assert "**0.90x** (met)" in doc
+    assert "**0.50x** (target 0.8x)" in doc
+    assert "0.9 s" in doc
+    assert "Index Scan using ix_products_attributes" in doc
+    assert "Scale run not recorded yet" in doc
