@@ -33,7 +33,11 @@ def _default(value: Any) -> Any:
 
 async def _init(conn: asyncpg.Connection) -> None:
     await conn.set_type_codec(
-        "jsonb", encoder=orjson.dumps, decoder=orjson.loads, schema="pg_catalog", format="text"
+        "jsonb",
+        encoder=lambda value: orjson.dumps(value).decode(),
+        decoder=orjson.loads,
+        schema="pg_catalog",
+        format="text",
     )
 
 

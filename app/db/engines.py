@@ -28,6 +28,16 @@ ROLE_CHANGE_SQLSTATES = frozenset({"25006", "57P01", "57P02", "57P03"})
 class Engines:
     primary: AsyncEngine
     replicas: dict[str, AsyncEngine] = field(default_factory=dict)
+    # Reads need no transaction: AUTOCOMMIT saves the BEGIN and ROLLBACK round trips.
+    # This view shares the primary's pool; writes keep their transactions.
+    primary_reads: AsyncEngine = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.primary_reads = self.primary.execution_options(isolation_level="AUTOCOMMIT")
+
+    def reader(self, replica: str | None) -> AsyncEngine:
+        """The engine plain reads use: a replica's, or the primary's autocommit view."""
+        return self.replicas[replica] if replica is not None else self.primary_reads
 
     async def dispose(self) -> None:
         for engine in (self.primary, *self.replicas.values()):
@@ -65,7 +75,9 @@ def create_engine(
     return engine
 
 
-def _app_engine(url: str, settings: Settings, command_timeout: float | None) -> AsyncEngine:
+def _app_engine(
+    url: str, settings: Settings, command_timeout: float | None, **options: Any
+) -> AsyncEngine:
     return create_engine(
         url,
         application_name="trackr-api",
@@ -74,17 +86,24 @@ def _app_engine(url: str, settings: Settings, command_timeout: float | None) -> 
         statement_timeout_ms=settings.db_statement_timeout_ms,
         pool_size=settings.db_pool_size,
         max_overflow=settings.db_max_overflow,
-        pool_pre_ping=True,
         pool_recycle=settings.db_pool_recycle_seconds,
         pool_timeout=settings.db_connect_timeout_seconds * 2,
+        **options,
     )
 
 
 def build_engines(settings: Settings) -> Engines:
     return Engines(
-        primary=_app_engine(settings.database_url, settings, None),
+        # Writes cannot be retried blindly, so a dead pooled connection is caught before use.
+        primary=_app_engine(settings.database_url, settings, None, pool_pre_ping=True),
+        # Replica reads skip the ping round trip: a read on a dropped connection is retried.
         replicas={
-            r.name: _app_engine(r.url, settings, settings.replica_read_timeout_seconds)
+            r.name: _app_engine(
+                r.url,
+                settings,
+                settings.replica_read_timeout_seconds,
+                isolation_level="AUTOCOMMIT",
+            )
             for r in settings.replicas
         },
     )

@@ -29,24 +29,25 @@ class RoutingSession(Session):
         self,
         *,
         primary: AsyncEngine,
-        replica: AsyncEngine | None = None,
+        reader: AsyncEngine | None = None,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
         self._primary = primary.sync_engine
-        self._replica = replica.sync_engine if replica is not None else None
-        self._pinned_to_primary = replica is None
+        self._replica = reader.sync_engine if reader is not None else None
+        self._pinned_to_primary = reader is None
 
     @property
     def on_primary(self) -> bool:
         return self._pinned_to_primary
 
-    def retarget(self, replica: AsyncEngine | None) -> None:
-        """Point a session with no open transaction at another replica, or the primary."""
-        self._replica = replica.sync_engine if replica is not None else None
-        self._pinned_to_primary = replica is None
+    def retarget(self, reader: AsyncEngine) -> None:
+        """Point a session with no open transaction's reads at another engine."""
+        self._replica = reader.sync_engine
+        self._pinned_to_primary = False
 
     def get_bind(self, mapper: Any = None, clause: Any = None, **kwargs: Any) -> Engine:
+        # Reads use `reader` (a replica, or the primary's autocommit view); writes the primary.
         if self._pinned_to_primary or self._replica is None:
             return self._primary
         if self._flushing or is_write(clause):

@@ -93,13 +93,14 @@ class FailoverReadSession(AsyncSession):
         self._database = database
         self._request = request
         self._min_lsn = min_lsn
-        self._retried = False
+        self._retried_same = False
+        self._moved = False
         self._replica_name: str | None = None
         engines = database.engines
         super().__init__(
             sync_session_class=RoutingSession,
             primary=engines.primary,
-            replica=engines.replicas[replica.name] if replica else None,
+            reader=engines.reader(replica.name if replica else None),
             **kwargs,
         )
         self._replica_name = replica.name if replica else None
@@ -130,7 +131,7 @@ class FailoverReadSession(AsyncSession):
         self._database.pool.record_live_token_check(candidate, min_lsn, reached)
         if not reached:
             await _quietly(self.rollback)
-            routing.retarget(None)
+            routing.retarget(self._database.engines.primary_reads)
         return reached
 
     def _routing(self) -> RoutingSession:
@@ -145,42 +146,50 @@ class FailoverReadSession(AsyncSession):
         self._request.state.served_by = f"replica:{replica.name}" if replica else "primary"
 
     async def _fail_over(self, exc: BaseException) -> bool:
-        """After a connection-level failure: move on once and say whether to retry.
+        """After a connection-level failure: say whether (and where) to retry the read.
 
-        A failed replica leaves rotation at once and the read moves to another qualified
-        replica or the primary; a read that failed on the primary gets one fresh connection.
+        A dropped connection (killed, recycled server-side) is retried once on the same node:
+        the pool has discarded it, so the retry gets a fresh one. A node that cannot be reached
+        (or a second failure) leaves rotation at once and the read moves, once, to another
+        qualified replica or the primary.
         """
-        if self._retried or not is_transient_db_error(exc):
+        if not is_transient_db_error(exc):
             return False
-        self._retried = True
         pool = self._database.pool
+        await _quietly(self.rollback)
+        if not self._retried_same and not is_connect_failure(exc):
+            self._retried_same = True
+            pool.record_retry()
+            return True
+        if self._moved:
+            return False
+        self._moved = True
         pool.record_retry()
-        await self.rollback()
         failed = self._replica_name
-        if failed is None:
+        if failed is None:  # the primary: one fresh connection, if its breaker allows
             self._serve_from(None)
             return True
         pool.mark_down(failed, exc.__class__.__name__)
         replica = pool.choose(self._min_lsn, exclude=frozenset({failed}))
-        self._routing().retarget(self._database.engines.replicas[replica.name] if replica else None)
+        self._routing().retarget(self._database.engines.reader(replica.name if replica else None))
         self._serve_from(replica)
         return True
 
     async def execute(self, *args: Any, **kwargs: Any) -> Any:
-        try:
-            return await super().execute(*args, **kwargs)
-        except FAILOVER_ERRORS as exc:
-            if not await self._fail_over(exc):
-                raise
-            return await super().execute(*args, **kwargs)
+        while True:
+            try:
+                return await super().execute(*args, **kwargs)
+            except FAILOVER_ERRORS as exc:
+                if not await self._fail_over(exc):
+                    raise
 
     async def scalar(self, *args: Any, **kwargs: Any) -> Any:
-        try:
-            return await super().scalar(*args, **kwargs)
-        except FAILOVER_ERRORS as exc:
-            if not await self._fail_over(exc):
-                raise
-            return await super().scalar(*args, **kwargs)
+        while True:
+            try:
+                return await super().scalar(*args, **kwargs)
+            except FAILOVER_ERRORS as exc:
+                if not await self._fail_over(exc):
+                    raise
 
 
 async def read_session(

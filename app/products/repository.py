@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any, cast
 
-from sqlalchemy import RowMapping, Table, delete, func, insert, select, tuple_, update
+from sqlalchemy import RowMapping, Table, bindparam, delete, func, insert, select, tuple_, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.models import PriceHistory, Product
@@ -29,13 +29,16 @@ PRODUCT_COLUMNS = (
 )
 
 
+# The hot read, built once (SQLAlchemy then reuses its compiled form).
+BY_ID = select(*PRODUCT_COLUMNS).where(products.c.id == bindparam("product_id"))
+BY_ID_FOR_UPDATE = BY_ID.with_for_update()
+
+
 async def get_product(
     session: AsyncSession, product_id: int, *, for_update: bool = False
 ) -> RowMapping | None:
-    stmt = select(*PRODUCT_COLUMNS).where(products.c.id == product_id)
-    if for_update:
-        stmt = stmt.with_for_update()
-    return (await session.execute(stmt)).mappings().first()
+    stmt = BY_ID_FOR_UPDATE if for_update else BY_ID
+    return (await session.execute(stmt, {"product_id": product_id})).mappings().first()
 
 
 def _escape_like(text: str) -> str:
