@@ -12,6 +12,7 @@ from pathlib import Path
 
 import httpx
 
+from app.localcluster.node import Node
 from tests.faults.harness import (
     Load,
     Sample,
@@ -119,122 +120,145 @@ def _to_thread(fn: Callable[[], object]) -> asyncio.Future[object]:
     return asyncio.ensure_future(asyncio.to_thread(fn))
 
 
+@dataclass
+class Fault:
+    """One scenario: break something at `fault` s, repair it at `recovery` s, under load."""
+
+    name: str
+    title: str
+    fault: float
+    recovery: float
+    duration: float
+    break_it: Callable[[Stage], object]
+    repair_it: Callable[[Stage], object]
+    detected: Callable[[Load, float], float | None]
+    recovered: Callable[[Load, float], float | None]
+    note: str
+    writer: Callable[[Stage], Callable[[str], str]] = lambda stage: (
+        lambda q: stage.cluster.primary().sql(q, dbname="trackr")
+    )
+    server_env: dict[str, str] = field(default_factory=dict)
+    repair_on_teardown: bool = False
+
+    def run(self, base: Path) -> Result:
+        stage = prepare(base, self.server_env)
+
+        async def script(load: Load, t0: float) -> None:
+            await sleep_until(t0, self.fault)
+            mark(load, t0, "fault")
+            await _to_thread(lambda: self.break_it(stage))
+            await sleep_until(t0, self.recovery)
+            mark(load, t0, "recovery")
+            await _to_thread(lambda: self.repair_it(stage))
+
+        try:
+            load = asyncio.run(drive(stage, self.duration, script))
+            window = (self.fault, self.recovery)
+            result = summarize(
+                self.name, self.title, self.duration, load, stage, window, self.writer(stage)
+            )
+            result.detect_seconds = self.detected(load, load.marks["fault"])
+            result.recover_seconds = self.recovered(load, load.marks["recovery"])
+            result.notes.append(self.note)
+            return result
+        finally:
+            if self.repair_on_teardown:  # e.g. a frozen node: stopping it would hang
+                self.repair_it(stage)
+            stage.server.stop()
+            stage.cluster.destroy()
+
+
+def _reads_to_primary(load: Load, after: float) -> float | None:
+    return _first(load.of("read"), after, lambda s: s.served_by == "primary")
+
+
+def _reads_back_on_replica(load: Load, after: float) -> float | None:
+    return _first(load.of("read"), after, on_replica)
+
+
+def _replica(stage: Stage) -> Node:
+    return stage.cluster.replicas()[0]
+
+
+REPLICA_STOPPED = Fault(
+    "replica_stopped",
+    "Replica stopped (pg_ctl stop -m immediate)",
+    3.0,
+    8.0,
+    12.0,
+    break_it=lambda stage: _replica(stage).stop("immediate"),
+    repair_it=lambda stage: _replica(stage).start(),
+    detected=_reads_to_primary,
+    recovered=_reads_back_on_replica,
+    note="detect: first plain read served by the primary after the stop; "
+    "recover: first plain read back on the replica after the restart",
+)
+
+REPLAY_PAUSED = Fault(
+    "replay_paused",
+    "Replay paused on the replica (pg_wal_replay_pause)",
+    3.0,
+    9.0,
+    13.0,
+    break_it=lambda stage: _replica(stage).sql("SELECT pg_wal_replay_pause()"),
+    repair_it=lambda stage: _replica(stage).sql("SELECT pg_wal_replay_resume()"),
+    detected=_reads_to_primary,
+    recovered=_reads_back_on_replica,
+    note=f"lag limit {LAG_LIMIT_SECONDS:g} s; detect: first plain read moved to the primary "
+    "after the pause (so it includes reaching the limit)",
+    server_env={"REPLICA_MAX_LAG_SECONDS": str(LAG_LIMIT_SECONDS)},
+)
+
+PRIMARY_STOPPED = Fault(
+    "primary_stopped",
+    "Primary stopped, then the replica promoted (pg_promote)",
+    3.0,
+    8.0,
+    13.0,
+    break_it=lambda stage: stage.cluster.primary().stop("immediate"),
+    repair_it=lambda stage: _replica(stage).sql("SELECT pg_promote(wait => true)"),
+    detected=lambda load, after: _first(load.of("write"), after, lambda s: s.status == 503),
+    recovered=lambda load, after: _first(load.of("write"), after, lambda s: s.ok),
+    note="detect: first write refused with 503 after the stop; recover: first acknowledged "
+    "write after pg_promote (no API restart)",
+    writer=lambda stage: lambda q: _replica(stage).sql(q, dbname="trackr"),
+)
+
+REPLICA_HUNG = Fault(
+    "replica_hung",
+    "Replica hung (SIGSTOP on all its processes)",
+    3.0,
+    8.0,
+    12.0,
+    break_it=lambda stage: _replica(stage).freeze(),
+    repair_it=lambda stage: _replica(stage).thaw(),
+    detected=_reads_to_primary,
+    recovered=_reads_back_on_replica,
+    note="a read already on the hung replica waits out REPLICA_READ_TIMEOUT_SECONDS (2 s) "
+    "before moving to the primary; new reads avoid the replica from the next check "
+    "(0.5 s timeout)",
+    repair_on_teardown=True,
+)
+
+
 def replica_stopped(base: Path) -> Result:
     """1. The replica is stopped hard, then restarted."""
-    stage = prepare(base)
-    replica = stage.cluster.replicas()[0]
-    fault, recovery, duration = 3.0, 8.0, 12.0
-
-    async def script(load: Load, t0: float) -> None:
-        await sleep_until(t0, fault)
-        mark(load, t0, "fault")
-        await _to_thread(lambda: replica.stop("immediate"))
-        await sleep_until(t0, recovery)
-        mark(load, t0, "recovery")
-        await _to_thread(replica.start)
-
-    try:
-        load = asyncio.run(drive(stage, duration, script))
-        result = summarize(
-            "replica_stopped",
-            "Replica stopped (pg_ctl stop -m immediate)",
-            duration,
-            load,
-            stage,
-            (fault, recovery),
-            lambda q: stage.cluster.primary().sql(q, dbname="trackr"),
-        )
-        reads = load.of("read")
-        result.detect_seconds = _first(
-            reads, load.marks["fault"], lambda s: s.served_by == "primary"
-        )
-        result.recover_seconds = _first(reads, load.marks["recovery"], on_replica)
-        result.notes.append(
-            "detect: first plain read served by the primary after the stop; "
-            "recover: first plain read back on the replica after the restart"
-        )
-        return result
-    finally:
-        stage.server.stop()
-        stage.cluster.destroy()
+    return REPLICA_STOPPED.run(base)
 
 
 def replay_paused(base: Path) -> Result:
     """2. Replay is paused on the replica: lag grows past the limit, then replay resumes."""
-    stage = prepare(base, {"REPLICA_MAX_LAG_SECONDS": str(LAG_LIMIT_SECONDS)})
-    replica = stage.cluster.replicas()[0]
-    fault, recovery, duration = 3.0, 9.0, 13.0
-
-    async def script(load: Load, t0: float) -> None:
-        await sleep_until(t0, fault)
-        mark(load, t0, "fault")
-        await _to_thread(lambda: replica.sql("SELECT pg_wal_replay_pause()"))
-        await sleep_until(t0, recovery)
-        mark(load, t0, "recovery")
-        await _to_thread(lambda: replica.sql("SELECT pg_wal_replay_resume()"))
-
-    try:
-        load = asyncio.run(drive(stage, duration, script))
-        result = summarize(
-            "replay_paused",
-            "Replay paused on the replica (pg_wal_replay_pause)",
-            duration,
-            load,
-            stage,
-            (fault, recovery),
-            lambda q: stage.cluster.primary().sql(q, dbname="trackr"),
-        )
-        reads = load.of("read")
-        result.detect_seconds = _first(
-            reads, load.marks["fault"], lambda s: s.served_by == "primary"
-        )
-        result.recover_seconds = _first(reads, load.marks["recovery"], on_replica)
-        result.notes.append(
-            f"lag limit {LAG_LIMIT_SECONDS:g} s; detect: first plain read moved "
-            "to the primary after the pause (so it includes reaching the limit)"
-        )
-        return result
-    finally:
-        stage.server.stop()
-        stage.cluster.destroy()
+    return REPLAY_PAUSED.run(base)
 
 
 def primary_stopped(base: Path) -> Result:
     """3. The primary is stopped hard; later the replica is promoted (multi-host DATABASE_URL)."""
-    stage = prepare(base)
-    primary, replica = stage.cluster.primary(), stage.cluster.replicas()[0]
-    fault, recovery, duration = 3.0, 8.0, 13.0
+    return PRIMARY_STOPPED.run(base)
 
-    async def script(load: Load, t0: float) -> None:
-        await sleep_until(t0, fault)
-        mark(load, t0, "fault")
-        await _to_thread(lambda: primary.stop("immediate"))
-        await sleep_until(t0, recovery)
-        mark(load, t0, "recovery")
-        await _to_thread(lambda: replica.sql("SELECT pg_promote(wait => true)"))
 
-    try:
-        load = asyncio.run(drive(stage, duration, script))
-        result = summarize(
-            "primary_stopped",
-            "Primary stopped, then the replica promoted (pg_promote)",
-            duration,
-            load,
-            stage,
-            (fault, recovery),
-            lambda q: replica.sql(q, dbname="trackr"),
-        )
-        writes = load.of("write")
-        result.detect_seconds = _first(writes, load.marks["fault"], lambda s: s.status == 503)
-        result.recover_seconds = _first(writes, load.marks["recovery"], lambda s: s.ok)
-        result.notes.append(
-            "detect: first write refused with 503 after the stop; recover: first "
-            "acknowledged write after pg_promote (no API restart)"
-        )
-        return result
-    finally:
-        stage.server.stop()
-        stage.cluster.destroy()
+def replica_hung(base: Path) -> Result:
+    """5. The replica hangs (SIGSTOP on every process): open connections stop answering."""
+    return REPLICA_HUNG.run(base)
 
 
 def connections_killed(base: Path) -> Result:
@@ -308,49 +332,6 @@ def refused_write_latency(base: Path, samples: int = 100) -> RefusalTiming:
             round(first_ms, 1), _percentile(timings, 0.5), _percentile(timings, 0.99), samples
         )
     finally:
-        stage.server.stop()
-        stage.cluster.destroy()
-
-
-def replica_hung(base: Path) -> Result:
-    """5. The replica hangs (SIGSTOP on every process): open connections stop answering."""
-    stage = prepare(base)
-    replica = stage.cluster.replicas()[0]
-    fault, recovery, duration = 3.0, 8.0, 12.0
-
-    async def script(load: Load, t0: float) -> None:
-        await sleep_until(t0, fault)
-        mark(load, t0, "fault")
-        replica.freeze()
-        await sleep_until(t0, recovery)
-        mark(load, t0, "recovery")
-        replica.thaw()
-
-    try:
-        load = asyncio.run(drive(stage, duration, script))
-        result = summarize(
-            "replica_hung",
-            "Replica hung (SIGSTOP on all its processes)",
-            duration,
-            load,
-            stage,
-            (fault, recovery),
-            lambda q: stage.cluster.primary().sql(q, dbname="trackr"),
-        )
-        reads = load.of("read")
-        result.detect_seconds = _first(
-            reads, load.marks["fault"], lambda s: s.served_by == "primary"
-        )
-        result.recover_seconds = _first(reads, load.marks["recovery"], on_replica)
-        result.notes.append(
-            "a read already bound to the hung replica waits out the pool's liveness ping and a "
-            "reconnect attempt (REPLICA_READ_TIMEOUT_SECONDS and DB_CONNECT_TIMEOUT_SECONDS, "
-            "2 s each) before moving to the primary; new reads avoid the replica from the next "
-            "check (0.5 s timeout)"
-        )
-        return result
-    finally:
-        replica.thaw()
         stage.server.stop()
         stage.cluster.destroy()
 
