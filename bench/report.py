@@ -78,7 +78,8 @@ def render(directory: Path) -> str:
         "asyncpg pool against the same replica, and a constant-JSON endpoint). trackr runs as in",
         "production: `APP_ENV=production`, JSON access log per request, JWT on writes, routing",
         "session, replica monitor. Load generator, servers and both PostgreSQL nodes share one",
-        "machine, so compare the ratios, not the absolute numbers.",
+        "machine, so compare the ratios, not the absolute numbers. Where the time goes and the",
+        "steps taken so far: [performance-notes.md](performance-notes.md).",
         "",
     ]
     for rows, data in sorted(results.items()):
