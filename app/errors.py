@@ -209,14 +209,26 @@ CANNOT_CONNECT_SQLSTATES = ("57P03", "53300", "08001", "08004")
 NO_SUITABLE_HOST = (asyncpg.exceptions.TargetServerAttributeNotMatched,)
 
 
+def _driver_error(exc: BaseException) -> BaseException:
+    """The driver's own exception under SQLAlchemy's wrappers (asyncpg's, or an OSError)."""
+    if isinstance(exc, DBAPIError) and exc.orig is not None:
+        return exc.orig.__cause__ or exc.orig
+    return exc
+
+
+def _sqlstate(exc: BaseException | None) -> str:
+    return str(getattr(exc, "sqlstate", "") or "")
+
+
 def is_transient_db_error(exc: BaseException) -> bool:
-    if isinstance(exc, (OSError, PoolTimeoutError, *NO_SUITABLE_HOST)):
+    if isinstance(exc, DBAPIError) and exc.connection_invalidated:
         return True
-    if isinstance(exc, DBAPIError):
-        if exc.connection_invalidated or isinstance(exc.orig, OSError):
-            return True
-        exc = exc.orig or exc
-    sqlstate = str(getattr(exc, "sqlstate", "") or "")
+    driver = _driver_error(exc)
+    if isinstance(driver, (OSError, PoolTimeoutError, *NO_SUITABLE_HOST)):
+        return True
+    sqlstate = _sqlstate(driver)
+    if not sqlstate and isinstance(exc, DBAPIError):
+        sqlstate = _sqlstate(exc.orig)  # SQLAlchemy's adapter copies it too
     return sqlstate.startswith(TRANSIENT_SQLSTATE_CLASSES) or sqlstate in TRANSIENT_SQLSTATES
 
 
@@ -225,13 +237,12 @@ def is_connect_failure(exc: BaseException) -> bool:
 
     Only this is evidence that the primary is down; a terminated session is not.
     """
-    if isinstance(exc, DBAPIError) and exc.orig is not None:
-        exc = exc.orig.__cause__ or exc.orig  # the driver's own exception
-    if isinstance(exc, ConnectionResetError | BrokenPipeError):
+    driver = _driver_error(exc)
+    if isinstance(driver, ConnectionResetError | BrokenPipeError):
         return False  # an established connection died
-    if isinstance(exc, (OSError, PoolTimeoutError, *NO_SUITABLE_HOST)):
+    if isinstance(driver, (OSError, PoolTimeoutError, *NO_SUITABLE_HOST)):
         return True  # refused, unreachable, timed out, or no host accepts writes
-    return str(getattr(exc, "sqlstate", "") or "") in CANNOT_CONNECT_SQLSTATES
+    return _sqlstate(driver) in CANNOT_CONNECT_SQLSTATES
 
 
 async def _database_unavailable(request: Request, exc: Exception) -> Response:

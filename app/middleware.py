@@ -11,6 +11,7 @@ from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from app.db.session import CONSISTENCY_HEADER, SERVED_BY_HEADER
+from app.errors import PayloadTooLarge
 from app.metrics import HTTP_LATENCY
 
 access_log = structlog.get_logger("trackr.access")
@@ -89,7 +90,5 @@ class BodySizeLimitMiddleware:
         return f"the request body exceeds the limit of {self.max_bytes} bytes"
 
     async def _reject(self, scope: Scope, receive: Receive, send: Send) -> None:
-        from app.errors import PayloadTooLarge
-
         response = PayloadTooLarge(self._detail()).response(instance=scope["path"])
         await response(scope, receive, send)

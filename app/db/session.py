@@ -175,21 +175,19 @@ class FailoverReadSession(AsyncSession):
         self._serve_from(replica)
         return True
 
-    async def execute(self, *args: Any, **kwargs: Any) -> Any:
+    async def _failing_over(self, run: Callable[[], Awaitable[Any]]) -> Any:
         while True:
             try:
-                return await super().execute(*args, **kwargs)
+                return await run()
             except FAILOVER_ERRORS as exc:
                 if not await self._fail_over(exc):
                     raise
 
+    async def execute(self, *args: Any, **kwargs: Any) -> Any:
+        return await self._failing_over(lambda: AsyncSession.execute(self, *args, **kwargs))
+
     async def scalar(self, *args: Any, **kwargs: Any) -> Any:
-        while True:
-            try:
-                return await super().scalar(*args, **kwargs)
-            except FAILOVER_ERRORS as exc:
-                if not await self._fail_over(exc):
-                    raise
+        return await self._failing_over(lambda: AsyncSession.scalar(self, *args, **kwargs))
 
 
 async def read_session(
