@@ -292,9 +292,18 @@ class ReplicaPool:
 
     # -- balancing ---------------------------------------------------------------------------
     def choose(
-        self, min_lsn: int | None = None, exclude: frozenset[str] = frozenset()
+        self,
+        min_lsn: int | None = None,
+        exclude: frozenset[str] = frozenset(),
+        *,
+        defer_token_fallback: bool = False,
     ) -> ReplicaHealth | None:
-        """A replica to read from, or None when the primary must serve."""
+        """A replica to read from, or None when the primary must serve.
+
+        With `defer_token_fallback`, a token no replica is known to have replayed is not yet
+        counted as a fallback: the caller may still find a replica caught up live, and calls
+        `token_fallback()` only if it does not.
+        """
         if self.read_balancing == "primary":
             self._count_primary_read("balancing mode is primary")
             return None
@@ -305,12 +314,19 @@ class ReplicaPool:
         if min_lsn is not None:
             candidates = [r for r in candidates if (r.replay_lsn or 0) >= min_lsn]
             if not candidates:
-                self._count_primary_read("no replica has replayed the consistency token")
+                if not defer_token_fallback:
+                    self.token_fallback()
                 return None
         chosen = self._pick(candidates)
-        chosen.reads_routed += 1
-        metrics.READS_ROUTED.labels(target=chosen.name).inc()
+        self._count_replica_read(chosen)
         return chosen
+
+    def token_fallback(self) -> None:
+        self._count_primary_read("no replica has replayed the consistency token")
+
+    def _count_replica_read(self, replica: ReplicaHealth) -> None:
+        replica.reads_routed += 1
+        metrics.READS_ROUTED.labels(target=replica.name).inc()
 
     def _count_primary_read(self, reason: str) -> None:
         self.reads_to_primary[reason] += 1
@@ -318,15 +334,16 @@ class ReplicaPool:
         metrics.READS_ROUTED.labels(target="primary").inc()
 
     def freshest(self) -> ReplicaHealth | None:
-        """The in-rotation replica with the highest known replay position."""
+        """The in-rotation replica with the highest replay position; none in `primary` mode."""
+        if self.read_balancing == "primary":
+            return None
         candidates = [r for r in self.replicas.values() if r.in_rotation]
         return max(candidates, key=lambda r: r.replay_lsn or 0, default=None)
 
     def record_live_token_check(self, replica: ReplicaHealth, lsn: int, reached: bool) -> None:
         if reached:
             replica.replay_lsn = max(replica.replay_lsn or 0, lsn)
-            replica.reads_routed += 1
-            metrics.READS_ROUTED.labels(target=replica.name).inc()
+            self._count_replica_read(replica)
         metrics.TOKEN_LIVE_CHECKS.labels(result="caught_up" if reached else "behind").inc()
 
     def record_retry(self) -> None:

@@ -113,9 +113,13 @@ class FailoverReadSession(AsyncSession):
         replica whenever one has caught up, even while the primary is down.
         """
         if self._replica_name is None and self._min_lsn is not None:
-            candidate = self._database.pool.freshest()
-            if candidate is not None and await self._has_replayed(candidate, self._min_lsn):
-                self._replica_name = candidate.name
+            pool = self._database.pool
+            candidate = pool.freshest()
+            if candidate is not None:  # else `choose` already counted why the primary serves
+                if await self._has_replayed(candidate, self._min_lsn):
+                    self._replica_name = candidate.name
+                else:
+                    pool.token_fallback()
         self._serve_from(self._database.pool.replicas.get(self._replica_name or ""))
 
     async def _has_replayed(self, candidate: ReplicaHealth, min_lsn: int) -> bool:
@@ -203,7 +207,7 @@ async def read_session(
         database=database,
         request=request,
         min_lsn=min_lsn,
-        replica=database.pool.choose(min_lsn),
+        replica=database.pool.choose(min_lsn, defer_token_fallback=True),
         expire_on_commit=False,
     )
     try:

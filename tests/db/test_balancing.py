@@ -63,3 +63,22 @@ def test_mark_down_takes_a_replica_out_at_once() -> None:
     replica_pool.mark_down("a", "ConnectionResetError")
     assert "a" not in picks(replica_pool, 6)
     assert replica_pool.replicas["a"].failed_reads == 1
+
+
+def test_primary_mode_offers_no_replica_for_a_live_token_check() -> None:
+    replica_pool = pool("primary")
+    assert replica_pool.freshest() is None  # the operator's "all reads to the primary" holds
+
+
+def test_a_deferred_token_fallback_is_counted_once_by_the_caller() -> None:
+    replica_pool = pool("round_robin")
+    reason = "no replica has replayed the consistency token"
+    assert replica_pool.choose(min_lsn=950, defer_token_fallback=True) is None
+    assert replica_pool.reads_to_primary[reason] == 0
+    freshest = replica_pool.freshest()
+    assert freshest is not None
+    replica_pool.record_live_token_check(freshest, 950, reached=True)
+    assert replica_pool.reads_to_primary[reason] == 0
+    assert freshest.reads_routed == 1
+    replica_pool.token_fallback()
+    assert replica_pool.reads_to_primary[reason] == 1
