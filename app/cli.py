@@ -160,17 +160,30 @@ def parse_ttl(text: str) -> int:
     return int(match.group(1)) * _UNITS[match.group(2)]
 
 
-def _dev_secret() -> str:
-    """JWT_SECRET from the environment always wins; otherwise a persistent dev-only secret."""
+def _existing_secret() -> str | None:
+    """JWT_SECRET from the environment always wins; else the `make run` dev secret, if any."""
     if secret := os.environ.get("JWT_SECRET"):
         return secret
-    if DEV_SECRET_FILE.exists():
-        return DEV_SECRET_FILE.read_text().strip()
+    return DEV_SECRET_FILE.read_text().strip() if DEV_SECRET_FILE.exists() else None
+
+
+def _dev_secret() -> str:
+    """The existing secret, or a new persistent dev-only one."""
+    if secret := _existing_secret():
+        return secret
     DEV_SECRET_FILE.parent.mkdir(parents=True, exist_ok=True)
     secret = secrets.token_urlsafe(48)
     DEV_SECRET_FILE.write_text(secret)
     DEV_SECRET_FILE.chmod(0o600)
     return secret
+
+
+def _sign(secret: str, scopes: list[str], ttl_seconds: int, subject: str) -> str:
+    from app.auth import create_token
+    from app.config import Settings
+
+    settings = Settings(jwt_secret=secret, app_env="development")
+    return create_token(settings, scopes, ttl_seconds, subject)
 
 
 @token_app.command("create")
@@ -180,17 +193,11 @@ def token_create(
     subject: Annotated[str, typer.Option(help="The `sub` claim")] = "trackr-cli",
 ) -> None:
     """Print a signed JWT (uses JWT_SECRET; in development the `make run` dev secret)."""
-    from app.auth import create_token
-    from app.config import Settings
-
-    secret = os.environ.get("JWT_SECRET") or (
-        DEV_SECRET_FILE.read_text().strip() if DEV_SECRET_FILE.exists() else None
-    )
+    secret = _existing_secret()
     if not secret:
         raise _fail("JWT_SECRET is not set (and no dev secret exists yet: run `make run` once)")
-    settings = Settings(jwt_secret=secret, app_env="development")
     scopes = [s for item in scope for s in item.split()]
-    typer.echo(create_token(settings, scopes, parse_ttl(ttl), subject))
+    typer.echo(_sign(secret, scopes, parse_ttl(ttl), subject))
 
 
 @app.command("serve")
@@ -244,11 +251,7 @@ def dev(
         )
     os.environ.setdefault("APP_ENV", "development")
     os.environ.setdefault("LOG_FORMAT", "console")
-    from app.auth import create_token
-    from app.config import Settings
-
-    settings = Settings(jwt_secret=os.environ["JWT_SECRET"], app_env="development")
-    write_token = create_token(settings, ["products:write"], 12 * 3600, "dev")
+    write_token = _sign(os.environ["JWT_SECRET"], ["products:write"], 12 * 3600, "dev")
     base = f"http://127.0.0.1:{port}"
     typer.secho(
         f"\n  API:   {base}/api/products\n  Docs:  {base}/docs\n  Health: {base}/health\n"
