@@ -226,6 +226,8 @@ def is_transient_db_error(exc: BaseException) -> bool:
     driver = _driver_error(exc)
     if isinstance(driver, (OSError, PoolTimeoutError, *NO_SUITABLE_HOST)):
         return True
+    if isinstance(driver, asyncpg.InterfaceError) and "connection is closed" in str(driver):
+        return True  # a pooled connection whose server side ended (SQLAlchemy's rule too)
     sqlstate = _sqlstate(driver)
     if not sqlstate and isinstance(exc, DBAPIError):
         sqlstate = _sqlstate(exc.orig)  # SQLAlchemy's adapter copies it too
@@ -269,5 +271,6 @@ def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(OSError, _database_unavailable)
     app.add_exception_handler(DBAPIError, _database_unavailable)
     app.add_exception_handler(asyncpg.PostgresError, _database_unavailable)
+    app.add_exception_handler(asyncpg.InterfaceError, _database_unavailable)
     app.add_exception_handler(NO_SUITABLE_HOST[0], _database_unavailable)
     app.add_exception_handler(Exception, _unhandled)

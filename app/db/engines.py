@@ -13,6 +13,7 @@ from functools import partial
 from typing import Any
 
 import asyncpg
+import orjson
 from sqlalchemy import event
 from sqlalchemy.engine import ExceptionContext
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
@@ -44,6 +45,10 @@ class Engines:
             await engine.dispose()
 
 
+def _json_text(value: object) -> str:
+    return orjson.dumps(value).decode()
+
+
 def _sqlstate(exc: BaseException | None) -> str:
     return str(getattr(exc, "sqlstate", "") or "")
 
@@ -70,7 +75,13 @@ def create_engine(
         asyncpg.connect, normalize_dsn(url), timeout=connect_timeout,
         command_timeout=command_timeout, server_settings=server_settings,
     )  # fmt: skip
-    engine = create_async_engine("postgresql+asyncpg://", async_creator=creator, **pool)
+    engine = create_async_engine(
+        "postgresql+asyncpg://",
+        async_creator=creator,
+        json_serializer=_json_text,
+        json_deserializer=orjson.loads,
+        **pool,
+    )
     event.listen(engine.sync_engine, "handle_error", _classify_disconnects)
     return engine
 

@@ -1,13 +1,20 @@
-"""SQL for products and their price history (SQLAlchemy Core: rows, not ORM objects)."""
+"""SQL for products and their price history.
+
+Reads are plain SQL on the routed read session's driver connection (the hot path: asyncpg
+prepares each statement once per connection). Writes are SQLAlchemy Core in the write
+session's transaction on the primary.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from typing import Any, cast
 
-from sqlalchemy import RowMapping, Table, bindparam, delete, func, insert, select, tuple_, update
+import orjson
+from asyncpg import Record
+from sqlalchemy import RowMapping, Table, bindparam, delete, func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app.db.routing import ReadSession
 from app.models import PriceHistory, Product
 from app.products.listing import SORTS, Cursor, ProductFilters
 
@@ -29,56 +36,85 @@ PRODUCT_COLUMNS = (
 )
 
 
-# The hot read, built once (SQLAlchemy then reuses its compiled form).
-BY_ID = select(*PRODUCT_COLUMNS).where(products.c.id == bindparam("product_id"))
-BY_ID_FOR_UPDATE = BY_ID.with_for_update()
+COLUMNS = ", ".join(column.name for column in PRODUCT_COLUMNS)
+PRODUCT_BY_ID = f"SELECT {COLUMNS} FROM {products.name} WHERE id = $1"
+PRODUCT_EXISTS = f"SELECT 1 FROM {products.name} WHERE id = $1"
+PRICE_POINTS = (
+    f"SELECT price, currency, observed_at FROM {price_history.name} WHERE product_id = $1 "
+    "ORDER BY observed_at DESC, id DESC LIMIT $2"
+)
+COUNTS_BY_CATEGORY = f"SELECT category, count(*) FROM {products.name} GROUP BY category"
+LOCK_BY_ID = (
+    select(*PRODUCT_COLUMNS).where(products.c.id == bindparam("product_id")).with_for_update()
+)
 
 
-async def get_product(
-    session: AsyncSession, product_id: int, *, for_update: bool = False
-) -> RowMapping | None:
-    stmt = BY_ID_FOR_UPDATE if for_update else BY_ID
-    return (await session.execute(stmt, {"product_id": product_id})).mappings().first()
+async def get_product(session: ReadSession, product_id: int) -> Record | None:
+    return await session.fetchrow(PRODUCT_BY_ID, product_id)
+
+
+async def lock_product(session: AsyncSession, product_id: int) -> RowMapping | None:
+    return (await session.execute(LOCK_BY_ID, {"product_id": product_id})).mappings().first()
 
 
 def _escape_like(text: str) -> str:
     return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
 
 
-async def list_products(
-    session: AsyncSession, filters: ProductFilters, sort: str, cursor: Cursor | None, limit: int
-) -> Sequence[RowMapping]:
-    """Up to `limit + 1` rows, so the caller can tell whether another page exists."""
-    stmt = select(*PRODUCT_COLUMNS)
-    if filters.category is not None:
-        stmt = stmt.where(products.c.category == filters.category)
-    if filters.q:
-        stmt = stmt.where(products.c.name.ilike(f"%{_escape_like(filters.q)}%", escape="\\"))
-    if filters.min_price is not None:
-        stmt = stmt.where(products.c.price >= filters.min_price)
-    if filters.max_price is not None:
-        stmt = stmt.where(products.c.price <= filters.max_price)
-    if filters.in_stock is not None:
-        stmt = stmt.where(products.c.in_stock.is_(filters.in_stock))
-    if filters.attributes:
-        stmt = stmt.where(products.c.attributes.contains(filters.attributes))
+class _Sql:
+    """WHERE conditions with their `$n` parameters, numbered in order."""
 
-    column_name, descending = SORTS[sort]
-    key = products.c[column_name]
+    def __init__(self) -> None:
+        self.conditions: list[str] = []
+        self.args: list[Any] = []
+
+    def param(self, value: Any) -> str:
+        self.args.append(value)
+        return f"${len(self.args)}"
+
+    def where(self, condition: str) -> None:
+        self.conditions.append(condition)
+
+
+def list_products_sql(
+    filters: ProductFilters, sort: str, cursor: Cursor | None, limit: int
+) -> tuple[str, list[Any]]:
+    """The list query for these filters, with `limit + 1` rows so a next page shows."""
+    sql = _Sql()
+    if filters.category is not None:
+        sql.where(f"category = {sql.param(filters.category)}")
+    if filters.q:
+        sql.where(f"name ILIKE {sql.param(f'%{_escape_like(filters.q)}%')} ESCAPE '\\'")
+    if filters.min_price is not None:
+        sql.where(f"price >= {sql.param(filters.min_price)}")
+    if filters.max_price is not None:
+        sql.where(f"price <= {sql.param(filters.max_price)}")
+    if filters.in_stock is not None:
+        sql.where(f"in_stock = {sql.param(filters.in_stock)}")
+    if filters.attributes:
+        sql.where(f"attributes @> {sql.param(orjson.dumps(filters.attributes).decode())}::jsonb")
+
+    column, descending = SORTS[sort]  # a fixed set of column names, never client text
+    direction, beyond = ("DESC", "<") if descending else ("ASC", ">")
     if cursor is not None:
-        if column_name == "id":
-            stmt = stmt.where(
-                products.c.id < cursor.id if descending else products.c.id > cursor.id
-            )
+        if column == "id":
+            sql.where(f"id {beyond} {sql.param(cursor.id)}")
         else:
-            position = tuple_(key, products.c.id)
-            after = tuple_(cursor.value, cursor.id)
-            stmt = stmt.where(position < after if descending else position > after)
-    order = [key.desc(), products.c.id.desc()] if descending else [key.asc(), products.c.id.asc()]
-    if column_name == "id":
-        order = order[:1]
-    stmt = stmt.order_by(*order).limit(limit + 1)
-    return (await session.execute(stmt)).mappings().all()
+            after = f"({sql.param(cursor.value)}, {sql.param(cursor.id)})"
+            sql.where(f"({column}, id) {beyond} {after}")
+    order = f"id {direction}" if column == "id" else f"{column} {direction}, id {direction}"
+    where = f" WHERE {' AND '.join(sql.conditions)}" if sql.conditions else ""
+    limit_param = sql.param(limit + 1)
+    text = f"SELECT {COLUMNS} FROM {products.name}{where} ORDER BY {order} LIMIT {limit_param}"
+    return text, sql.args
+
+
+async def list_products(
+    session: ReadSession, filters: ProductFilters, sort: str, cursor: Cursor | None, limit: int
+) -> list[Record]:
+    """Up to `limit + 1` rows, so the caller can tell whether another page exists."""
+    text, args = list_products_sql(filters, sort, cursor, limit)
+    return await session.fetch(text, *args)
 
 
 async def insert_product(session: AsyncSession, values: dict[str, Any]) -> RowMapping:
@@ -111,22 +147,14 @@ async def record_price(session: AsyncSession, product_id: int, price: Any, curre
     )
 
 
-async def price_points(session: AsyncSession, product_id: int, limit: int) -> Sequence[RowMapping]:
-    stmt = (
-        select(price_history.c.price, price_history.c.currency, price_history.c.observed_at)
-        .where(price_history.c.product_id == product_id)
-        .order_by(price_history.c.observed_at.desc(), price_history.c.id.desc())
-        .limit(limit)
-    )
-    return (await session.execute(stmt)).mappings().all()
+async def price_points(session: ReadSession, product_id: int, limit: int) -> list[Record]:
+    return await session.fetch(PRICE_POINTS, product_id, limit)
 
 
-async def product_exists(session: AsyncSession, product_id: int) -> bool:
-    stmt = select(products.c.id).where(products.c.id == product_id)
-    return (await session.execute(stmt)).first() is not None
+async def product_exists(session: ReadSession, product_id: int) -> bool:
+    return await session.fetchval(PRODUCT_EXISTS, product_id) is not None
 
 
-async def counts_by_category(session: AsyncSession) -> dict[str, int]:
-    stmt = select(products.c.category, func.count()).group_by(products.c.category)
-    result = await session.execute(stmt)
-    return {category: int(count) for category, count in result}
+async def counts_by_category(session: ReadSession) -> dict[str, int]:
+    rows = await session.fetch(COUNTS_BY_CATEGORY)
+    return {row["category"]: int(row["count"]) for row in rows}

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Body, Depends, Header, Path, Query, Request, status
-from sqlalchemy import RowMapping
 from starlette.responses import Response
 
 from app.auth import WriterDep
@@ -32,11 +32,11 @@ PROBLEMS: dict[int | str, dict[str, Any]] = {
 }
 
 
-def etag(row: RowMapping) -> str:
+def etag(row: Mapping[Any, Any]) -> str:
     return f'"{row["version"]}"'
 
 
-def _product_headers(row: RowMapping) -> dict[str, str]:
+def _product_headers(row: Mapping[Any, Any]) -> dict[str, str]:
     return {"ETag": etag(row)}
 
 

@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from typing import Any
 
+from asyncpg import Record
 from pydantic import ValidationError
 from sqlalchemy import RowMapping
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.categories import Category, category_names, get_category
+from app.db.routing import ReadSession
 from app.errors import FieldProblem, NotFound, PreconditionFailed, ValidationProblem
 from app.products import repository
 from app.products.listing import SORTS, Cursor, ProductFilters
@@ -56,7 +57,7 @@ def _not_found(product_id: int) -> NotFound:
     return NotFound(f"product {product_id} does not exist")
 
 
-async def get_product(session: AsyncSession, product_id: int) -> RowMapping:
+async def get_product(session: ReadSession, product_id: int) -> Record:
     row = await repository.get_product(session, product_id)
     if row is None:
         raise _not_found(product_id)
@@ -64,8 +65,8 @@ async def get_product(session: AsyncSession, product_id: int) -> RowMapping:
 
 
 async def list_products(
-    session: AsyncSession, filters: ProductFilters, sort: str, cursor: str | None, limit: int
-) -> tuple[Sequence[RowMapping], str | None]:
+    session: ReadSession, filters: ProductFilters, sort: str, cursor: str | None, limit: int
+) -> tuple[list[Record], str | None]:
     position = Cursor.decode(cursor, sort) if cursor else None
     rows = await repository.list_products(session, filters, sort, position, limit)
     if len(rows) <= limit:
@@ -99,7 +100,7 @@ def _merge(stored: dict[str, Any], patch: dict[str, Any]) -> dict[str, Any]:
 async def update_product(
     session: AsyncSession, product_id: int, patch: ProductUpdate, expected_version: int | None
 ) -> RowMapping:
-    current = await repository.get_product(session, product_id, for_update=True)
+    current = await repository.lock_product(session, product_id)
     if current is None:
         raise _not_found(product_id)
     if expected_version is not None and current["version"] != expected_version:
@@ -125,7 +126,7 @@ async def delete_product(session: AsyncSession, product_id: int) -> None:
         raise _not_found(product_id)
 
 
-async def price_history(session: AsyncSession, product_id: int, limit: int) -> Sequence[RowMapping]:
+async def price_history(session: ReadSession, product_id: int, limit: int) -> list[Record]:
     points = await repository.price_points(session, product_id, limit)
     if not points and not await repository.product_exists(session, product_id):
         raise _not_found(product_id)
