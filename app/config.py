@@ -31,8 +31,8 @@ class Settings(BaseSettings):
 
     database_url: str = "postgresql://trackr@127.0.0.1:5432/trackr"
     database_replica_urls: str = ""
-    db_pool_size: int = Field(10, ge=1)
-    db_max_overflow: int = Field(10, ge=0)
+    db_pool_size: int = Field(20, ge=1)
+    db_max_overflow: int = Field(0, ge=0)
     db_pool_recycle_seconds: int = Field(1800, ge=1)
     db_connect_timeout_seconds: float = Field(2.0, gt=0)
     db_statement_timeout_ms: int = Field(15_000, ge=0)

@@ -220,14 +220,27 @@ def _sqlstate(exc: BaseException | None) -> str:
     return str(getattr(exc, "sqlstate", "") or "")
 
 
+def is_broken_connection(exc: BaseException) -> bool:
+    """The driver found a pooled connection unusable before the server said anything.
+
+    "connection is closed": its server side ended (SQLAlchemy's rule too). An internal
+    client error ("cannot switch to state …; another operation is in progress"): the server
+    killed the idle connection and its FATAL message was read but not yet the end of the
+    stream, so the protocol is stuck mid-error. Both mean "discard it and retry".
+    """
+    if isinstance(exc, asyncpg.InterfaceError):
+        return "connection is closed" in str(exc)
+    return isinstance(exc, asyncpg.exceptions.InternalClientError)
+
+
 def is_transient_db_error(exc: BaseException) -> bool:
     if isinstance(exc, DBAPIError) and exc.connection_invalidated:
         return True
     driver = _driver_error(exc)
     if isinstance(driver, (OSError, PoolTimeoutError, *NO_SUITABLE_HOST)):
         return True
-    if isinstance(driver, asyncpg.InterfaceError) and "connection is closed" in str(driver):
-        return True  # a pooled connection whose server side ended (SQLAlchemy's rule too)
+    if is_broken_connection(driver):
+        return True
     sqlstate = _sqlstate(driver)
     if not sqlstate and isinstance(exc, DBAPIError):
         sqlstate = _sqlstate(exc.orig)  # SQLAlchemy's adapter copies it too
@@ -272,5 +285,6 @@ def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(DBAPIError, _database_unavailable)
     app.add_exception_handler(asyncpg.PostgresError, _database_unavailable)
     app.add_exception_handler(asyncpg.InterfaceError, _database_unavailable)
+    app.add_exception_handler(asyncpg.exceptions.InternalClientError, _database_unavailable)
     app.add_exception_handler(NO_SUITABLE_HOST[0], _database_unavailable)
     app.add_exception_handler(Exception, _unhandled)

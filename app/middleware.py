@@ -14,7 +14,7 @@ from app.db.session import CONSISTENCY_HEADER, SERVED_BY_HEADER
 from app.errors import PayloadTooLarge
 from app.metrics import HTTP_LATENCY
 
-access_log = structlog.get_logger("trackr.access")
+access_log = structlog.get_logger()
 
 
 class RequestContextMiddleware:
@@ -53,9 +53,14 @@ class RequestContextMiddleware:
                 route = getattr(scope.get("route"), "path", "unmatched")
                 HTTP_LATENCY.labels(scope["method"], route, str(status_code)).observe(elapsed)
                 access_log.info(
-                    "request", method=scope["method"], path=scope["path"], status=status_code,
-                    duration_ms=round(elapsed * 1000, 2), served_by=state.get("served_by"),
-                )  # fmt: skip
+                    "request",
+                    logger="trackr.access",
+                    method=scope["method"],
+                    path=scope["path"],
+                    status=status_code,
+                    duration_ms=round(elapsed * 1000, 2),
+                    served_by=state.get("served_by"),
+                )
 
 
 class BodySizeLimitMiddleware:

@@ -20,6 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 from app.config import Settings
 from app.db.urls import normalize_dsn
+from app.errors import is_broken_connection
 
 # Read-only transaction (a demoted primary), admin/crash shutdown, cannot connect now.
 ROLE_CHANGE_SQLSTATES = frozenset({"25006", "57P01", "57P02", "57P03"})
@@ -55,7 +56,9 @@ def _sqlstate(exc: BaseException | None) -> str:
 
 def _classify_disconnects(context: ExceptionContext) -> None:
     original = context.original_exception
-    if _sqlstate(original) in ROLE_CHANGE_SQLSTATES or _sqlstate(original).startswith("08"):
+    driver = original.__cause__ or original  # SQLAlchemy's adapter wraps asyncpg's error
+    role_change = _sqlstate(original) in ROLE_CHANGE_SQLSTATES
+    if role_change or _sqlstate(original).startswith("08") or is_broken_connection(driver):
         context.is_disconnect = True
 
 

@@ -1,10 +1,12 @@
 """The routing session for reads: one request's reads, on one node, with failover.
 
 A `ReadSession` is pinned to the replica the pool chose for it, or to the primary when no
-replica qualifies. It runs SQL on the asyncpg connection under that node's SQLAlchemy pool:
-the pool (sizing, recycling, invalidation) is SQLAlchemy's, but a hot read skips the ORM
-session, the greenlet hop per statement and the result wrappers, which cost three times the
-query itself (docs/performance-notes.md). Writes keep SQLAlchemy sessions on the primary.
+replica qualifies. Each statement runs on the asyncpg connection under that node's SQLAlchemy
+pool, checked out for that statement alone (reads run in autocommit, so nothing is held
+between statements and the session needs no cleanup). The pool (sizing, recycling,
+invalidation) stays SQLAlchemy's; a hot read skips the ORM session, its greenlet hops and
+result wrappers, which cost more than the query itself (docs/performance-notes.md). Writes keep
+SQLAlchemy sessions on the primary.
 
 Failover: a connection dropped mid-read is retried once on the same node (the pool has a
 fresh one); a node that cannot be reached or does not answer within the read timeout leaves
@@ -21,7 +23,8 @@ import asyncpg
 from asyncpg import Record
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.exc import TimeoutError as PoolTimeoutError
-from sqlalchemy.ext.asyncio import AsyncConnection
+from sqlalchemy.pool import Pool, PoolProxiedConnection
+from sqlalchemy.util import greenlet_spawn
 from starlette.requests import Request
 
 from app.db.database import Database
@@ -44,6 +47,7 @@ FAILOVER_ERRORS = (
     PoolTimeoutError,
     asyncpg.PostgresError,
     asyncpg.InterfaceError,
+    asyncpg.exceptions.InternalClientError,
     *NO_SUITABLE_HOST,
 )
 
@@ -66,6 +70,30 @@ def primary_unavailable(database: Database) -> ServiceUnavailable:
     )
 
 
+async def _check_in(
+    pool: Pool, connection: PoolProxiedConnection, failure: BaseException | None = None
+) -> None:
+    """Return a connection to its pool, or discard it after a failure mid-statement.
+
+    A dropped connection means the server went away or restarted, so every connection
+    opened before it is suspect: like SQLAlchemy's own disconnect handling, the pool then
+    recycles all of them at their next checkout (`Pool._invalidate`), so a retry on the same
+    node gets a fresh one. Other failures (a cancelled request) discard just this one.
+    """
+
+    def check_in() -> None:
+        driver = connection.driver_connection
+        if failure is not None and driver is not None:  # no polite goodbye in an unknown state
+            driver.terminate()
+        if failure is not None and is_transient_db_error(failure):
+            pool._invalidate(connection, failure)
+        elif failure is not None:
+            connection.invalidate(failure)
+        connection.close()
+
+    await quietly(lambda: greenlet_spawn(check_in))
+
+
 class ReadSession:
     """Reads for one request: `fetchrow`, `fetch` and `fetchval` with asyncpg's `$n` SQL."""
 
@@ -81,9 +109,6 @@ class ReadSession:
         self._request = request
         self._min_lsn = min_lsn
         self._replica_name = replica.name if replica else None
-        self._connection: AsyncConnection | None = None
-        self._driver: Any = None  # asyncpg.Connection, typed loosely as SQLAlchemy exposes it
-        self._busy = False
         self._retried_same = False
         self._moved = False
 
@@ -113,13 +138,11 @@ class ReadSession:
         try:
             reached = bool(await self._attempt(CAUGHT_UP, (format_lsn(min_lsn),), "fetchval"))
         except FAILOVER_ERRORS as exc:
-            await self._discard()
             if is_transient_db_error(exc):
                 pool.mark_down(candidate.name, exc.__class__.__name__)
             reached = False
         pool.record_live_token_check(candidate, min_lsn, reached)
         if not reached:
-            await self.close()
             self._replica_name = None
         return reached
 
@@ -134,44 +157,28 @@ class ReadSession:
     async def fetchval(self, sql: str, *args: Any) -> Any:
         return await self._run(sql, args, "fetchval")
 
-    async def close(self) -> None:
-        """Return the connection to its pool; one abandoned mid-query is closed instead."""
-        connection, self._connection, self._driver = self._connection, None, None
-        if connection is None:
-            return
-        if self._busy:  # cancelled mid-query: the protocol state is unknown
-            self._busy = False
-            await quietly(connection.invalidate)
-        await quietly(connection.close)
-
     async def _run(self, sql: str, args: tuple[Any, ...], method: str) -> Any:
         while True:
             try:
                 return await self._attempt(sql, args, method)
             except FAILOVER_ERRORS as exc:
-                if not is_transient_db_error(exc):
-                    self._busy = False  # a server-side error leaves the connection usable
-                    raise
-                await self._discard()
-                if not self._fail_over(exc):
+                if not is_transient_db_error(exc) or not self._fail_over(exc):
                     raise
 
     async def _attempt(self, sql: str, args: tuple[Any, ...], method: str) -> Any:
-        if self._driver is None:
-            engine = self._database.engines.reader(self._replica_name)
-            self._connection = await engine.connect()
-            self._driver = (await self._connection.get_raw_connection()).driver_connection
-        self._busy = True
-        result = await getattr(self._driver, method)(sql, *args)
-        self._busy = False
+        """One statement on a connection checked out for it alone (reads need no transaction)."""
+        engine = self._database.engines.reader(self._replica_name).sync_engine
+        connection = await greenlet_spawn(engine.raw_connection)
+        try:
+            result = await getattr(connection.driver_connection, method)(sql, *args)
+        except asyncpg.PostgresError as exc:  # the server answered: usable unless it is leaving
+            await _check_in(engine.pool, connection, exc if is_transient_db_error(exc) else None)
+            raise
+        except BaseException as exc:  # dropped, timed out or cancelled mid-statement
+            await _check_in(engine.pool, connection, exc)
+            raise
+        await _check_in(engine.pool, connection)
         return result
-
-    async def _discard(self) -> None:
-        connection, self._connection, self._driver = self._connection, None, None
-        self._busy = False
-        if connection is not None:
-            await quietly(connection.invalidate)
-            await quietly(connection.close)
 
     def _serve_from(self, replica: ReplicaHealth | None) -> None:
         if replica is None and not self._database.pool.breaker.allow():

@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from typing import Annotated, NewType
 
-from fastapi import Depends, Header, Request
+from fastapi import Depends, Request
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -24,6 +24,15 @@ WriteSession = NewType("WriteSession", AsyncSession)
 
 CONSISTENCY_HEADER = "X-Consistency-Token"
 SERVED_BY_HEADER = "X-Served-By"
+# OpenAPI for routes that take a ReadSession (`openapi_extra={"parameters": [...]}`).
+CONSISTENCY_PARAMETER = {
+    "name": CONSISTENCY_HEADER,
+    "in": "header",
+    "required": False,
+    "description": "Read at least this fresh: the token a write response returned",
+    "schema": {"type": "string", "example": "0/16B3748"},
+}
+READ_ROUTE_OPENAPI = {"parameters": [CONSISTENCY_PARAMETER]}
 
 
 def get_database(request: Request) -> Database:
@@ -43,22 +52,18 @@ def _parse_token(raw: str | None) -> int | None:
         ) from None
 
 
-async def read_session(
-    request: Request,
-    consistency_token: Annotated[
-        str | None,
-        Header(alias=CONSISTENCY_HEADER, description="Read at least this fresh (from a write)"),
-    ] = None,
-) -> AsyncIterator[ReadSession]:
+async def read_session(request: Request) -> ReadSession:
+    """A routed read session (no cleanup: it holds a connection only while a statement runs).
+
+    The consistency header is read here rather than declared as a parameter, which FastAPI
+    would re-validate on every read; read routes document it with `CONSISTENCY_PARAMETER`.
+    """
     database = get_database(request)
-    min_lsn = _parse_token(consistency_token)
+    min_lsn = _parse_token(request.headers.get(CONSISTENCY_HEADER))
     replica = database.pool.choose(min_lsn, defer_token_fallback=True)
     session = ReadSession(database, request, min_lsn=min_lsn, replica=replica)
-    try:
-        await session.begin()
-        yield session
-    finally:
-        await session.close()
+    await session.begin()
+    return session
 
 
 async def write_session(
@@ -85,5 +90,5 @@ async def write_session(
         await quietly(session.close)
 
 
-ReadSessionDep = Annotated[ReadSession, Depends(read_session, scope="function")]
+ReadSessionDep = Annotated[ReadSession, Depends(read_session)]
 WriteSessionDep = Annotated[WriteSession, Depends(write_session, scope="function")]

@@ -9,7 +9,7 @@ from fastapi import APIRouter, Body, Depends, Header, Path, Query, Request, stat
 from starlette.responses import Response
 
 from app.auth import WriterDep
-from app.db.session import ReadSessionDep, WriteSessionDep
+from app.db.session import READ_ROUTE_OPENAPI, ReadSessionDep, WriteSessionDep
 from app.errors import PreconditionFailed, Problem
 from app.products import service
 from app.products.filters import product_filters
@@ -49,7 +49,7 @@ def _expected_version(if_match: str | None) -> int | None:
     return int(tag)
 
 
-@router.get("", response_model=ProductPage, responses=PROBLEMS)
+@router.get("", response_model=ProductPage, responses=PROBLEMS, openapi_extra=READ_ROUTE_OPENAPI)
 async def list_products(
     session: ReadSessionDep,
     filters: Annotated[ProductFilters, Depends(product_filters)],
@@ -62,7 +62,9 @@ async def list_products(
     return json_response({"items": [dict(r) for r in rows], "next_cursor": next_cursor})
 
 
-@router.get("/{product_id}", response_model=ProductOut, responses=PROBLEMS)
+@router.get(
+    "/{product_id}", response_model=ProductOut, responses=PROBLEMS, openapi_extra=READ_ROUTE_OPENAPI
+)
 async def get_product(
     product_id: ProductId,
     session: ReadSessionDep,
@@ -78,7 +80,12 @@ async def get_product(
     return json_response(dict(row), headers=headers)
 
 
-@router.get("/{product_id}/prices", response_model=PriceHistoryOut, responses=PROBLEMS)
+@router.get(
+    "/{product_id}/prices",
+    response_model=PriceHistoryOut,
+    responses=PROBLEMS,
+    openapi_extra=READ_ROUTE_OPENAPI,
+)
 async def get_price_history(
     product_id: ProductId,
     session: ReadSessionDep,
