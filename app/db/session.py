@@ -35,9 +35,14 @@ CONSISTENCY_PARAMETER = {
 READ_ROUTE_OPENAPI = {"parameters": [CONSISTENCY_PARAMETER]}
 
 
-def get_database(request: Request) -> Database:
+def database_of(request: Request) -> Database:
     database: Database = request.app.state.database
     return database
+
+
+async def get_database(request: Request) -> Database:
+    """The process's database handle (async: a sync dependency would run in a thread)."""
+    return database_of(request)
 
 
 def _parse_token(raw: str | None) -> int | None:
@@ -58,7 +63,7 @@ async def read_session(request: Request) -> ReadSession:
     The consistency header is read here rather than declared as a parameter, which FastAPI
     would re-validate on every read; read routes document it with `CONSISTENCY_PARAMETER`.
     """
-    database = get_database(request)
+    database = database_of(request)
     min_lsn = _parse_token(request.headers.get(CONSISTENCY_HEADER))
     replica = database.pool.choose(min_lsn, defer_token_fallback=True)
     session = ReadSession(database, request, min_lsn=min_lsn, replica=replica)

@@ -31,7 +31,7 @@ def _problem(parameter: str, detail: str, type_: str) -> FieldProblem:
     return FieldProblem(detail=detail, type=type_, parameter=parameter)
 
 
-def product_filters(
+async def product_filters(
     request: Request,
     category: Annotated[str | None, Query(description="Category name, e.g. `mac`")] = None,
     q: Annotated[str | None, Query(max_length=200, description="Name contains (any case)")] = None,
