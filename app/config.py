@@ -54,6 +54,7 @@ class Settings(BaseSettings):
     jwt_issuer: str | None = None
 
     max_body_bytes: int = Field(1024 * 1024, ge=1)
+    idempotency_ttl_seconds: int = Field(24 * 3600, ge=60)
 
     @field_validator("database_url")
     @classmethod

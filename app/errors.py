@@ -139,6 +139,14 @@ class ValidationProblem(AppError):
     status, slug, title = 422, "validation-error", "Request validation failed"
 
 
+class IdempotencyKeyReused(AppError):
+    status, slug, title = 422, "idempotency-key-reused", "Idempotency key reused"
+
+
+class IdempotencyKeyInUse(AppError):
+    status, slug, title = 409, "idempotency-key-in-use", "Idempotency key in use"
+
+
 class ServiceUnavailable(AppError):
     status, slug, title = 503, "service-unavailable", "Service unavailable"
 

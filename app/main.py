@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import gc
 import time
 from collections.abc import AsyncIterator
@@ -16,6 +17,7 @@ from app.config import Settings, get_settings
 from app.db.database import Database
 from app.errors import install_error_handlers
 from app.health.router import router as health_router
+from app.idempotency import purge_forever
 from app.logs import configure_logging
 from app.metrics import router as metrics_router
 from app.middleware import BodySizeLimitMiddleware, RequestContextMiddleware
@@ -47,10 +49,14 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         database = Database.from_settings(settings)
         await database.start()
         app.state.database = database
+        purger = asyncio.create_task(
+            purge_forever(database.engines.primary, settings.idempotency_ttl_seconds, 900)
+        )
         freeze_startup_heap()
         try:
             yield
         finally:
+            purger.cancel()
             await database.stop()
 
     app = FastAPI(

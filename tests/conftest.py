@@ -92,7 +92,8 @@ def settings(migrated: Cluster) -> Settings:
 @pytest.fixture
 def clean_db(migrated: Cluster) -> Cluster:
     migrated.primary().sql(
-        "TRUNCATE products, routing_overrides RESTART IDENTITY CASCADE", dbname="trackr"
+        "TRUNCATE products, routing_overrides, idempotency_keys RESTART IDENTITY CASCADE",
+        dbname="trackr",
     )
     wait_replicated(migrated)
     return migrated

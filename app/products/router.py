@@ -11,6 +11,7 @@ from starlette.responses import Response
 from app.auth import WriterDep
 from app.db.session import READ_ROUTE_OPENAPI, ReadSessionDep, WriteSessionDep
 from app.errors import PreconditionFailed, Problem
+from app.idempotency import IdempotencyDep
 from app.products import service
 from app.products.filters import product_filters
 from app.products.listing import ProductFilters, SortName
@@ -28,7 +29,7 @@ router = APIRouter(prefix="/api/products", tags=["products"])
 ProductId = Annotated[int, Path(ge=1, le=2**63 - 1, description="Product id")]
 PROBLEMS: dict[int | str, dict[str, Any]] = {
     code: {"model": Problem, "content": {"application/problem+json": {}}}
-    for code in (400, 401, 403, 404, 412, 413, 422, 503)
+    for code in (400, 401, 403, 404, 409, 412, 413, 422, 503)
 }
 
 
@@ -101,29 +102,49 @@ async def create_product(
     _: WriterDep,
     request: Request,
     session: WriteSessionDep,
+    idempotency: IdempotencyDep,
     data: Annotated[ProductCreate, Body()],
 ) -> Response:
-    """Create a product (scope `products:write`); its first price-history point is recorded."""
+    """Create a product (scope `products:write`); its first price-history point is recorded.
+
+    Send an `Idempotency-Key` to make retries safe: a repeat returns the first response."""
+    if replayed := await idempotency.replay(request, data.model_dump(mode="json")):
+        return replayed
     row = await service.create_product(session, data)
     headers = {**_product_headers(row), "Location": f"{request.url.path}/{row['id']}"}
-    return json_response(dict(row), status_code=201, headers=headers)
+    return await idempotency.remember(json_response(dict(row), status_code=201, headers=headers))
 
 
 @router.patch("/{product_id}", response_model=ProductOut, responses=PROBLEMS)
 async def update_product(
     _: WriterDep,
+    request: Request,
     product_id: ProductId,
     session: WriteSessionDep,
+    idempotency: IdempotencyDep,
     data: Annotated[ProductUpdate, Body()],
     if_match: Annotated[str | None, Header()] = None,
 ) -> Response:
-    """Partially update a product; attributes are merged then re-validated. Honours If-Match."""
+    """Partially update a product; attributes are merged then re-validated. Honours If-Match
+    and `Idempotency-Key`."""
+    patch = data.model_dump(mode="json", exclude_unset=True)
+    if replayed := await idempotency.replay(request, {"patch": patch, "if_match": if_match}):
+        return replayed
     row = await service.update_product(session, product_id, data, _expected_version(if_match))
-    return json_response(dict(row), headers=_product_headers(row))
+    return await idempotency.remember(json_response(dict(row), headers=_product_headers(row)))
 
 
 @router.delete("/{product_id}", status_code=204, responses=PROBLEMS)
-async def delete_product(_: WriterDep, product_id: ProductId, session: WriteSessionDep) -> Response:
-    """Delete a product and its price history."""
+async def delete_product(
+    _: WriterDep,
+    request: Request,
+    product_id: ProductId,
+    session: WriteSessionDep,
+    idempotency: IdempotencyDep,
+) -> Response:
+    """Delete a product and its price history. With an `Idempotency-Key`, a retry of a delete
+    that succeeded returns 204 again instead of 404."""
+    if replayed := await idempotency.replay(request):
+        return replayed
     await service.delete_product(session, product_id)
-    return Response(status_code=204)
+    return await idempotency.remember(Response(status_code=204))
