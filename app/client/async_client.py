@@ -1,0 +1,132 @@
+"""`AsyncTrackrClient`: the product API over several backends (httpx.AsyncClient), with
+optional hedged reads: when a read has no answer after `hedge_after` seconds, the same read
+also goes to the next backend and the first good answer wins (the other is cancelled)."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any, TypeVar
+
+import httpx
+
+from app.client import requests
+from app.client.models import PriceHistory, Product, ProductPage
+from app.client.policy import Attempts, Backend, Call, FailoverPolicy, Failure
+from app.client.requests import Request
+
+T = TypeVar("T")
+
+
+class AsyncTrackrClient:
+    """The async twin of `TrackrClient` (same arguments, plus `hedge_after`)."""
+
+    def __init__(
+        self,
+        base_urls: list[str],
+        *,
+        token: str | None = None,
+        timeout: float = 5.0,
+        connect_timeout: float = 0.5,
+        cooldown_seconds: float = 30.0,
+        auto_idempotency: bool = True,
+        hedge_after: float | None = None,
+        transport: httpx.AsyncBaseTransport | None = None,
+    ) -> None:
+        self.policy = FailoverPolicy(base_urls, cooldown_seconds)
+        self.auto_idempotency = auto_idempotency
+        self.hedge_after = hedge_after
+        headers = {"Authorization": f"Bearer {token}"} if token else {}
+        self._http = httpx.AsyncClient(
+            timeout=httpx.Timeout(timeout, connect=connect_timeout),
+            headers=headers,
+            transport=transport,
+        )
+
+    async def __aenter__(self) -> AsyncTrackrClient:
+        return self
+
+    async def __aexit__(self, *_: object) -> None:
+        await self.aclose()
+
+    async def aclose(self) -> None:
+        await self._http.aclose()
+
+    async def _send(
+        self, backend: Backend, call: Call, headers: dict[str, str]
+    ) -> httpx.Response | Exception:
+        try:
+            return await self._http.request(
+                call.method, backend.url + call.path,
+                params=call.params, json=call.json, headers=headers,
+            )  # fmt: skip
+        except httpx.TransportError as exc:
+            return exc
+
+    async def _run(self, request: Request[T]) -> T:
+        call = request.call
+        headers = self.policy.prepare(call)
+        attempts = Attempts()
+        waiting = list(self.policy.candidates())
+        hedge = self.hedge_after if call.method == "GET" else None
+        running: dict[asyncio.Task[httpx.Response | Exception], Backend] = {}
+
+        def launch() -> None:
+            backend = waiting.pop(0)
+            running[asyncio.create_task(self._send(backend, call, headers))] = backend
+
+        launch()
+        try:
+            while running:
+                timeout = hedge if waiting else None
+                done, _ = await asyncio.wait(
+                    running, timeout=timeout, return_when=asyncio.FIRST_COMPLETED
+                )
+                if not done:  # the hedge delay passed with no answer: ask the next backend too
+                    launch()
+                    continue
+                for task in done:
+                    backend = running.pop(task)
+                    verdict = self.policy.judge(backend, call, task.result())
+                    if not isinstance(verdict, Failure):
+                        return request.parse(verdict)
+                    attempts.record(backend, verdict)
+                if not running and waiting:
+                    launch()
+            raise attempts.exhausted()
+        finally:
+            for task in running:
+                task.cancel()
+
+    # -- the API ------------------------------------------------------------------------------
+    async def get_product(self, product_id: int) -> Product:
+        return await self._run(requests.get_product(product_id))
+
+    async def list_products(self, category: str | None = None, **options: Any) -> ProductPage:
+        return await self._run(requests.list_products(category, **options))
+
+    async def price_history(self, product_id: int, limit: int | None = None) -> PriceHistory:
+        return await self._run(requests.price_history(product_id, limit))
+
+    async def create_product(
+        self, product: dict[str, Any], *, idempotency_key: str | None = None
+    ) -> Product:
+        key, auto = idempotency_key, self.auto_idempotency
+        return await self._run(requests.create_product(product, key, auto))
+
+    async def update_product(
+        self,
+        product_id: int,
+        patch: dict[str, Any],
+        *,
+        if_match: int | None = None,
+        idempotency_key: str | None = None,
+    ) -> Product:
+        key, auto = idempotency_key, self.auto_idempotency
+        return await self._run(requests.update_product(product_id, patch, if_match, key, auto))
+
+    async def delete_product(self, product_id: int, *, idempotency_key: str | None = None) -> None:
+        key, auto = idempotency_key, self.auto_idempotency
+        await self._run(requests.delete_product(product_id, key, auto))
+
+    async def health(self) -> dict[str, Any]:
+        return await self._run(requests.health())

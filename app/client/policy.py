@@ -1,0 +1,143 @@
+"""Failover policy shared by the sync and async clients: order, breakers, what is retried.
+
+- Backends are tried in priority order. One whose breaker is open (it failed recently) is
+  skipped during its cool-down, then probed by a single request; if every breaker is open,
+  all are tried anyway, since refusing to try is never better than trying.
+- A request that never reached a backend (refused, connect timeout) moves on, always.
+- A request that may have been processed (read timeout, dropped connection, 5xx) moves on only
+  when repeating it is safe: reads, DELETE, and writes that carry an `Idempotency-Key` (the
+  client adds one to every write unless told otherwise).
+- 4xx answers are the caller's problem: raised as `ApiError`, never retried.
+- The freshest `X-Consistency-Token` seen on a write is sent with later reads, on any backend.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+import httpx
+
+from app.client.errors import AllBackendsUnavailable, ApiError
+from app.db.breaker import CircuitBreaker
+from app.db.lsn import parse_lsn
+
+CONSISTENCY_HEADER = "X-Consistency-Token"
+IDEMPOTENCY_HEADER = "Idempotency-Key"
+SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "DELETE", "PUT"})
+UNAVAILABLE_STATUSES = frozenset({500, 502, 503, 504})
+NOT_SENT = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout)
+
+
+@dataclass
+class Backend:
+    url: str
+    breaker: CircuitBreaker
+
+    @property
+    def name(self) -> str:
+        return self.url
+
+
+@dataclass(frozen=True)
+class Call:
+    """One API request, independent of the transport that sends it."""
+
+    method: str
+    path: str
+    params: dict[str, Any] | None = None
+    json: Any = None
+    headers: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def retry_safe(self) -> bool:
+        return self.method in SAFE_METHODS or IDEMPOTENCY_HEADER in self.headers
+
+
+@dataclass(frozen=True)
+class Failure:
+    description: str
+    moves_on: bool  # False: the request may have been applied and is not safe to repeat
+
+
+class Attempts:
+    """Each backend's failure for one request, and when to give up."""
+
+    def __init__(self) -> None:
+        self.errors: dict[str, str] = {}
+
+    def record(self, backend: Backend, failure: Failure) -> None:
+        unsafe = "" if failure.moves_on else " (may have been applied; not repeated elsewhere)"
+        self.errors[backend.name] = failure.description + unsafe
+        if not failure.moves_on:
+            raise self.exhausted()
+
+    def exhausted(self) -> AllBackendsUnavailable:
+        return AllBackendsUnavailable(dict(self.errors))
+
+
+class FailoverPolicy:
+    def __init__(self, base_urls: list[str], cooldown_seconds: float) -> None:
+        if not base_urls:
+            raise ValueError("give at least one backend URL")
+        self.backends = [
+            Backend(url.rstrip("/"), CircuitBreaker(cooldown_seconds)) for url in base_urls
+        ]
+        self._token: str | None = None
+
+    def candidates(self) -> Iterator[Backend]:
+        allowed = [b for b in self.backends if b.breaker.allow()]
+        yield from allowed or self.backends
+
+    def prepare(self, call: Call) -> dict[str, str]:
+        headers = dict(call.headers)
+        if call.method == "GET" and self._token is not None:
+            headers.setdefault(CONSISTENCY_HEADER, self._token)
+        return headers
+
+    def judge(
+        self, backend: Backend, call: Call, outcome: httpx.Response | Exception
+    ) -> httpx.Response | Failure:
+        """The response to return, a `Failure` to record, or `ApiError` (raised)."""
+        if isinstance(outcome, Exception):
+            backend.breaker.record_failure(type(outcome).__name__)
+            moves_on = isinstance(outcome, NOT_SENT) or call.retry_safe
+            return Failure(f"{type(outcome).__name__}: {outcome}".rstrip(": "), moves_on)
+        response = outcome
+        if response.status_code in UNAVAILABLE_STATUSES:
+            backend.breaker.record_failure(f"HTTP {response.status_code}")
+            return Failure(f"HTTP {response.status_code}", call.retry_safe)
+        backend.breaker.record_success()
+        if response.status_code >= 400:
+            raise ApiError(response.status_code, _problem(response), backend.name)
+        self._remember_token(response.headers.get(CONSISTENCY_HEADER))
+        return response
+
+    def _remember_token(self, token: str | None) -> None:
+        if not token:
+            return
+        try:
+            newer = self._token is None or parse_lsn(token) > parse_lsn(self._token)
+        except ValueError:
+            return
+        if newer:
+            self._token = token
+
+    @property
+    def consistency_token(self) -> str | None:
+        return self._token
+
+
+def _problem(response: httpx.Response) -> dict[str, Any]:
+    try:
+        body = response.json()
+    except ValueError:
+        return {"title": response.reason_phrase, "detail": response.text[:200]}
+    return body if isinstance(body, dict) else {"detail": str(body)}
+
+
+def write_headers(idempotency_key: str | None, auto: bool) -> dict[str, str]:
+    key = idempotency_key or (str(uuid.uuid4()) if auto else None)
+    return {IDEMPOTENCY_HEADER: key} if key else {}

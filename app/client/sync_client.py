@@ -1,0 +1,105 @@
+"""`TrackrClient`: the product API over several backends, blocking (httpx.Client)."""
+
+from __future__ import annotations
+
+from typing import Any, TypeVar
+
+import httpx
+
+from app.client import requests
+from app.client.models import PriceHistory, Product, ProductPage
+from app.client.policy import Attempts, FailoverPolicy, Failure
+from app.client.requests import Request
+
+T = TypeVar("T")
+
+
+class TrackrClient:
+    """Tries `base_urls` in order; see `app.client.policy` for what moves on and when.
+
+    `token` is a JWT for writes. Every write gets a fresh `Idempotency-Key` unless you pass
+    one (`auto_idempotency=False` turns that off, and with it retries of writes elsewhere).
+    """
+
+    def __init__(
+        self,
+        base_urls: list[str],
+        *,
+        token: str | None = None,
+        timeout: float = 5.0,
+        connect_timeout: float = 0.5,
+        cooldown_seconds: float = 30.0,
+        auto_idempotency: bool = True,
+        transport: httpx.BaseTransport | None = None,
+    ) -> None:
+        self.policy = FailoverPolicy(base_urls, cooldown_seconds)
+        self.auto_idempotency = auto_idempotency
+        headers = {"Authorization": f"Bearer {token}"} if token else {}
+        self._http = httpx.Client(
+            timeout=httpx.Timeout(timeout, connect=connect_timeout),
+            headers=headers,
+            transport=transport,
+        )
+
+    def __enter__(self) -> TrackrClient:
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        self._http.close()
+
+    def _run(self, request: Request[T]) -> T:
+        call = request.call
+        headers = self.policy.prepare(call)
+        attempts = Attempts()
+        for backend in self.policy.candidates():
+            outcome: httpx.Response | Exception
+            try:
+                outcome = self._http.request(
+                    call.method, backend.url + call.path,
+                    params=call.params, json=call.json, headers=headers,
+                )  # fmt: skip
+            except httpx.TransportError as exc:
+                outcome = exc
+            verdict = self.policy.judge(backend, call, outcome)
+            if isinstance(verdict, Failure):
+                attempts.record(backend, verdict)
+                continue
+            return request.parse(verdict)
+        raise attempts.exhausted()
+
+    # -- the API ------------------------------------------------------------------------------
+    def get_product(self, product_id: int) -> Product:
+        return self._run(requests.get_product(product_id))
+
+    def list_products(self, category: str | None = None, **options: Any) -> ProductPage:
+        return self._run(requests.list_products(category, **options))
+
+    def price_history(self, product_id: int, limit: int | None = None) -> PriceHistory:
+        return self._run(requests.price_history(product_id, limit))
+
+    def create_product(
+        self, product: dict[str, Any], *, idempotency_key: str | None = None
+    ) -> Product:
+        key, auto = idempotency_key, self.auto_idempotency
+        return self._run(requests.create_product(product, key, auto))
+
+    def update_product(
+        self,
+        product_id: int,
+        patch: dict[str, Any],
+        *,
+        if_match: int | None = None,
+        idempotency_key: str | None = None,
+    ) -> Product:
+        key, auto = idempotency_key, self.auto_idempotency
+        return self._run(requests.update_product(product_id, patch, if_match, key, auto))
+
+    def delete_product(self, product_id: int, *, idempotency_key: str | None = None) -> None:
+        key, auto = idempotency_key, self.auto_idempotency
+        self._run(requests.delete_product(product_id, key, auto))
+
+    def health(self) -> dict[str, Any]:
+        return self._run(requests.health())
