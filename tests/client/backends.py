@@ -80,3 +80,61 @@ def timed(action: Callable[[], object], count: int) -> list[float]:
 
 def mean(samples: list[float]) -> float:
     return statistics.fmean(samples)
+
+
+@dataclass
+class ClientFigures:
+    direct_ms: float
+    dead_first_ms: float
+    dead_every_ms: float
+    dead_skipped_ms: float
+    hung_first_ms: float
+    hung_skipped_ms: float
+    hedged_first_ms: float
+    timeout_s: float
+    hedge_after_s: float
+
+
+def measure_client(cluster: Cluster, logs: Path, reads: int = 30) -> ClientFigures:
+    """Per-request latency of `get_product` through the client, in each failure layout."""
+    import asyncio
+
+    from app.client import AsyncTrackrClient, TrackrClient
+
+    timeout, hedge_after = 1.0, 0.2
+    trio = start_trio(cluster, logs)
+    try:
+
+        def make(*urls: str, cooldown: float = 30.0) -> TrackrClient:
+            return TrackrClient(list(urls), token=trio.token, timeout=timeout,
+                                cooldown_seconds=cooldown)  # fmt: skip
+
+        with make(trio.healthy.base_url) as direct:
+            product = direct.create_product(MAC)
+            read = product.id
+            timed(lambda: direct.get_product(read), 5)
+            direct_ms = mean(timed(lambda: direct.get_product(read), reads)) * 1000
+        with make(trio.killed.base_url, trio.healthy.base_url) as api:
+            dead_first = timed(lambda: api.get_product(read), 1)[0] * 1000
+            dead_skipped = mean(timed(lambda: api.get_product(read), reads)) * 1000
+        with make(trio.killed.base_url, trio.healthy.base_url, cooldown=0) as api:
+            dead_every = mean(timed(lambda: api.get_product(read), reads)) * 1000
+        with trio.frozen():
+            with make(trio.hung.base_url, trio.healthy.base_url) as api:
+                hung_first = timed(lambda: api.get_product(read), 1)[0] * 1000
+                hung_skipped = mean(timed(lambda: api.get_product(read), reads)) * 1000
+
+            async def hedged() -> float:
+                urls = [trio.hung.base_url, trio.healthy.base_url]
+                async with AsyncTrackrClient(urls, hedge_after=hedge_after) as api:
+                    started = time.perf_counter()
+                    await api.get_product(read)
+                    return (time.perf_counter() - started) * 1000
+
+            hedged_first = asyncio.run(hedged())
+    finally:
+        trio.stop()
+    return ClientFigures(
+        direct_ms, dead_first, dead_every, dead_skipped, hung_first, hung_skipped, hedged_first,
+        timeout, hedge_after,
+    )  # fmt: skip

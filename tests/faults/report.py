@@ -10,6 +10,9 @@ import tempfile
 from datetime import UTC, datetime
 from pathlib import Path
 
+from app.localcluster import Cluster
+from tests.client.backends import ClientFigures, measure_client
+from tests.faults.harness import ROOT, TRACKR
 from tests.faults.scenarios import SCENARIOS, RefusalTiming, Result, refused_write_latency
 
 DOC = Path(__file__).resolve().parents[2] / "docs" / "failover.md"
@@ -52,8 +55,50 @@ def _failures(result: Result, kind: str) -> str:
     return ", ".join(f"{n} x {reason}" for reason, n in counts.most_common())
 
 
+def _client_section(c: ClientFigures) -> list[str]:
+    def added(ms: float) -> str:
+        return f"{ms:.1f} ms (+{ms - c.direct_ms:.1f} ms)"
+
+    return [
+        "## Failover client (`app.client`)",
+        "",
+        "Three real `trackr serve` backends on one cluster: the first killed with SIGKILL",
+        "(connection refused), the second frozen with SIGSTOP (it accepts connections and",
+        "never answers), the third healthy. `TrackrClient(..., timeout="
+        f"{c.timeout_s:g}, connect_timeout=0.5)` reads one product by id; latency per request,",
+        "and in brackets what the broken backend added to the healthy backend's own latency.",
+        "",
+        "| layout | latency per read |",
+        "|---|---|",
+        f"| healthy backend only | {c.direct_ms:.1f} ms |",
+        f"| killed first: the first read | {added(c.dead_first_ms)} |",
+        f"| killed first: every read, breaker disabled (`cooldown_seconds=0`) "
+        f"| {added(c.dead_every_ms)} |",
+        f"| killed first: later reads (breaker open, backend skipped) "
+        f"| {added(c.dead_skipped_ms)} |",
+        f"| hung first: the first read (waits out the read timeout) | {added(c.hung_first_ms)} |",
+        f"| hung first: later reads (breaker open) | {added(c.hung_skipped_ms)} |",
+        f"| hung first, `AsyncTrackrClient(hedge_after={c.hedge_after_s:g})`: the first read "
+        f"| {added(c.hedged_first_ms)} |",
+        "",
+        "A dead backend costs a refused connect (well under the 1 s target) and, once its",
+        "breaker is open, nothing. A hung backend accepts the TCP connection (the kernel",
+        "completes the handshake), so the connect timeout cannot see it: the first read pays",
+        "the read timeout, later reads skip it while its breaker is open, and hedged reads",
+        "bound even the first at the hedge delay. Writes carry an automatic `Idempotency-Key`,",
+        "so a write that timed out on the hung backend is repeated on the next one and, when the",
+        "hung backend thaws and processes its copy, replayed there, not applied twice",
+        "(`tests/client`).",
+        "",
+    ]
+
+
 def render(
-    results: list[Result], refusal: RefusalTiming | None, started: datetime, machine: str
+    results: list[Result],
+    refusal: RefusalTiming | None,
+    started: datetime,
+    machine: str,
+    client: ClientFigures | None = None,
 ) -> str:
     lines = [
         "# Failover report",
@@ -121,6 +166,8 @@ def render(
             f"| {refusal.first_write_ms:g} ms | {refusal.p50_ms:g} ms | {refusal.p99_ms:g} ms |",
             "",
         ]
+    if client is not None:
+        lines += _client_section(client)
     lines += [
         "## Reading the figures",
         "",
@@ -138,6 +185,20 @@ def render(
     return "\n".join(lines)
 
 
+def _client_figures(base: Path) -> ClientFigures:
+    base.mkdir(parents=True)
+    os.chmod(base, 0o755)
+    cluster = Cluster(base / "cluster")
+    cluster.up(replicas=1)
+    try:
+        upgrade = [TRACKR, "db", "upgrade"]
+        env = {**os.environ, **cluster.env()}
+        subprocess.run(upgrade, env=env, cwd=ROOT, check=True, capture_output=True)
+        return measure_client(cluster, base)
+    finally:
+        cluster.destroy()
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--only", choices=sorted(SCENARIOS), action="append")
@@ -146,6 +207,7 @@ def main() -> None:
     started = datetime.now(UTC)
     results = []
     refusal = None
+    client = None
     with tempfile.TemporaryDirectory(prefix="trackr-failover-") as tmp:
         for name in args.only or list(SCENARIOS):
             print(f"running {name} …", flush=True)
@@ -153,8 +215,10 @@ def main() -> None:
         if not args.only:
             print("timing refused writes without load …", flush=True)
             refusal = refused_write_latency(Path(tmp) / "refusal")
+            print("measuring the failover client …", flush=True)
+            client = _client_figures(Path(tmp) / "client")
     args.output.parent.mkdir(parents=True, exist_ok=True)
-    args.output.write_text(render(results, refusal, started, _machine()))
+    args.output.write_text(render(results, refusal, started, _machine(), client))
     print(f"wrote {args.output}")
 
 
