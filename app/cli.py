@@ -83,7 +83,7 @@ def cluster_down(directory: ClusterDir = Path(".data/cluster")) -> None:
 
 @cluster_app.command("env")
 def cluster_env(directory: ClusterDir = Path(".data/cluster")) -> None:
-    """Print DATABASE_URL and DATABASE_REPLICA_URLS for the shell (eval "$(trackr cluster env)")."""
+    """Print DATABASE_URL and DATABASE_REPLICA_URLS for the shell: export $(trackr cluster env)."""
     from app.localcluster import ClusterError
 
     try:

@@ -57,16 +57,18 @@ def _failures(result: Result, kind: str) -> str:
 
 def _client_section(c: ClientFigures) -> list[str]:
     def added(ms: float) -> str:
-        return f"{ms:.1f} ms (+{ms - c.direct_ms:.1f} ms)"
+        return f"{ms:.1f} ms ({ms - c.direct_ms:+.1f} ms)"
 
     return [
         "## Failover client (`app.client`)",
         "",
         "Three real `trackr serve` backends on one cluster: the first killed with SIGKILL",
         "(connection refused), the second frozen with SIGSTOP (it accepts connections and",
-        "never answers), the third healthy. `TrackrClient(..., timeout="
-        f"{c.timeout_s:g}, connect_timeout=0.5)` reads one product by id; latency per request,",
-        "and in brackets what the broken backend added to the healthy backend's own latency.",
+        f"never answers), the third healthy. `TrackrClient(..., timeout={c.timeout_s:g}, "
+        "connect_timeout=0.5)`",
+        "reads one product by id; latency per request, and in brackets what the broken backend "
+        "added",
+        "to the healthy backend's own latency.",
         "",
         "| layout | latency per read |",
         "|---|---|",

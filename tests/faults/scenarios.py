@@ -234,9 +234,9 @@ REPLICA_HUNG = Fault(
     repair_it=lambda stage: _replica(stage).thaw(),
     detected=_reads_to_primary,
     recovered=_reads_back_on_replica,
-    note="a read already on the hung replica can wait out two timeouts (the query's "
-    "REPLICA_READ_TIMEOUT_SECONDS, then a fresh connection's, 2 s each) before moving to the "
-    "primary; new reads avoid the replica from the next check (0.5 s timeout)",
+    note="a read already on the hung replica waits out one REPLICA_READ_TIMEOUT_SECONDS "
+    "(2 s), then takes the replica out of rotation and moves to the primary; new reads avoid "
+    "the replica from then on, or from the next check (0.5 s timeout)",
     repair_on_teardown=True,
 )
 
