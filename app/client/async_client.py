@@ -5,13 +5,21 @@ also goes to the next backend and the first good answer wins (the other is cance
 from __future__ import annotations
 
 import asyncio
-from typing import Any, TypeVar
+from typing import Any, TypeVar, Unpack
 
 import httpx
 
 from app.client import requests
 from app.client.models import PriceHistory, Product, ProductPage
-from app.client.policy import Attempts, Backend, Call, FailoverPolicy, Failure
+from app.client.policy import (
+    Attempts,
+    Backend,
+    Call,
+    ClientOptions,
+    FailoverPolicy,
+    Failure,
+    http_options,
+)
 from app.client.requests import Request
 
 T = TypeVar("T")
@@ -24,23 +32,14 @@ class AsyncTrackrClient:
         self,
         base_urls: list[str],
         *,
-        token: str | None = None,
-        timeout: float = 5.0,
-        connect_timeout: float = 0.5,
-        cooldown_seconds: float = 30.0,
-        auto_idempotency: bool = True,
         hedge_after: float | None = None,
         transport: httpx.AsyncBaseTransport | None = None,
+        **options: Unpack[ClientOptions],
     ) -> None:
-        self.policy = FailoverPolicy(base_urls, cooldown_seconds)
-        self.auto_idempotency = auto_idempotency
+        self.policy = FailoverPolicy(base_urls, options.get("cooldown_seconds", 30.0))
+        self.auto_idempotency = options.get("auto_idempotency", True)
         self.hedge_after = hedge_after
-        headers = {"Authorization": f"Bearer {token}"} if token else {}
-        self._http = httpx.AsyncClient(
-            timeout=httpx.Timeout(timeout, connect=connect_timeout),
-            headers=headers,
-            transport=transport,
-        )
+        self._http = httpx.AsyncClient(transport=transport, **http_options(options))
 
     async def __aenter__(self) -> AsyncTrackrClient:
         return self

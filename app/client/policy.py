@@ -16,7 +16,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypedDict
 
 import httpx
 
@@ -76,6 +76,26 @@ class Attempts:
 
     def exhausted(self) -> AllBackendsUnavailable:
         return AllBackendsUnavailable(dict(self.errors))
+
+
+class ClientOptions(TypedDict, total=False):
+    """Options both clients take (`AsyncTrackrClient` adds `hedge_after`)."""
+
+    token: str | None  # a JWT for writes
+    timeout: float  # read/write timeout per attempt, seconds (default 5)
+    connect_timeout: float  # seconds (default 0.5)
+    cooldown_seconds: float  # how long a failed backend is skipped (default 30)
+    auto_idempotency: bool  # add an Idempotency-Key to every write (default True)
+
+
+def http_options(options: ClientOptions) -> dict[str, Any]:
+    """httpx client settings for these options."""
+    token = options.get("token")
+    timeout = options.get("timeout", 5.0)
+    return {
+        "timeout": httpx.Timeout(timeout, connect=options.get("connect_timeout", 0.5)),
+        "headers": {"Authorization": f"Bearer {token}"} if token else {},
+    }
 
 
 class FailoverPolicy:

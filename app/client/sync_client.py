@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from typing import Any, TypeVar
+from typing import Any, TypeVar, Unpack
 
 import httpx
 
 from app.client import requests
 from app.client.models import PriceHistory, Product, ProductPage
-from app.client.policy import Attempts, FailoverPolicy, Failure
+from app.client.policy import Attempts, ClientOptions, FailoverPolicy, Failure, http_options
 from app.client.requests import Request
 
 T = TypeVar("T")
@@ -25,21 +25,12 @@ class TrackrClient:
         self,
         base_urls: list[str],
         *,
-        token: str | None = None,
-        timeout: float = 5.0,
-        connect_timeout: float = 0.5,
-        cooldown_seconds: float = 30.0,
-        auto_idempotency: bool = True,
         transport: httpx.BaseTransport | None = None,
+        **options: Unpack[ClientOptions],
     ) -> None:
-        self.policy = FailoverPolicy(base_urls, cooldown_seconds)
-        self.auto_idempotency = auto_idempotency
-        headers = {"Authorization": f"Bearer {token}"} if token else {}
-        self._http = httpx.Client(
-            timeout=httpx.Timeout(timeout, connect=connect_timeout),
-            headers=headers,
-            transport=transport,
-        )
+        self.policy = FailoverPolicy(base_urls, options.get("cooldown_seconds", 30.0))
+        self.auto_idempotency = options.get("auto_idempotency", True)
+        self._http = httpx.Client(transport=transport, **http_options(options))
 
     def __enter__(self) -> TrackrClient:
         return self
