@@ -36,8 +36,11 @@ class AsyncTrackrClient:
         transport: httpx.AsyncBaseTransport | None = None,
         **options: Unpack[ClientOptions],
     ) -> None:
-        self.policy = FailoverPolicy(base_urls, options.get("cooldown_seconds", 30.0))
-        self.auto_idempotency = options.get("auto_idempotency", True)
+        self.policy = FailoverPolicy(
+            base_urls,
+            options.get("cooldown_seconds", 30.0),
+            options.get("auto_idempotency", True),
+        )
         self.hedge_after = hedge_after
         self._http = httpx.AsyncClient(transport=transport, **http_options(options))
 
@@ -50,20 +53,17 @@ class AsyncTrackrClient:
     async def aclose(self) -> None:
         await self._http.aclose()
 
-    async def _send(
-        self, backend: Backend, call: Call, headers: dict[str, str]
-    ) -> httpx.Response | Exception:
+    async def _send(self, backend: Backend, call: Call) -> httpx.Response | Exception:
         try:
             return await self._http.request(
                 call.method, backend.url + call.path,
-                params=call.params, json=call.json, headers=headers,
+                params=call.params, json=call.json, headers=call.headers,
             )  # fmt: skip
         except httpx.TransportError as exc:
             return exc
 
     async def _run(self, request: Request[T]) -> T:
-        call = request.call
-        headers = self.policy.prepare(call)
+        call = self.policy.prepare(request.call)
         attempts = Attempts()
         waiting = list(self.policy.candidates())
         hedge = self.hedge_after if call.method == "GET" else None
@@ -71,7 +71,7 @@ class AsyncTrackrClient:
 
         def launch() -> None:
             backend = waiting.pop(0)
-            running[asyncio.create_task(self._send(backend, call, headers))] = backend
+            running[asyncio.create_task(self._send(backend, call))] = backend
 
         launch()
         try:
@@ -109,8 +109,7 @@ class AsyncTrackrClient:
     async def create_product(
         self, product: dict[str, Any], *, idempotency_key: str | None = None
     ) -> Product:
-        key, auto = idempotency_key, self.auto_idempotency
-        return await self._run(requests.create_product(product, key, auto))
+        return await self._run(requests.create_product(product, idempotency_key))
 
     async def update_product(
         self,
@@ -120,12 +119,12 @@ class AsyncTrackrClient:
         if_match: int | None = None,
         idempotency_key: str | None = None,
     ) -> Product:
-        key, auto = idempotency_key, self.auto_idempotency
-        return await self._run(requests.update_product(product_id, patch, if_match, key, auto))
+        return await self._run(
+            requests.update_product(product_id, patch, if_match, idempotency_key)
+        )
 
     async def delete_product(self, product_id: int, *, idempotency_key: str | None = None) -> None:
-        key, auto = idempotency_key, self.auto_idempotency
-        await self._run(requests.delete_product(product_id, key, auto))
+        await self._run(requests.delete_product(product_id, idempotency_key))
 
     async def health(self) -> dict[str, Any]:
         return await self._run(requests.health())

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, TypedDict
 
 import httpx
@@ -27,6 +27,7 @@ from app.db.lsn import parse_lsn
 CONSISTENCY_HEADER = "X-Consistency-Token"
 IDEMPOTENCY_HEADER = "Idempotency-Key"
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "DELETE", "PUT"})
+WRITE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 UNAVAILABLE_STATUSES = frozenset({500, 502, 503, 504})
 NOT_SENT = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout)
 
@@ -99,9 +100,12 @@ def http_options(options: ClientOptions) -> dict[str, Any]:
 
 
 class FailoverPolicy:
-    def __init__(self, base_urls: list[str], cooldown_seconds: float) -> None:
+    def __init__(
+        self, base_urls: list[str], cooldown_seconds: float, auto_idempotency: bool = True
+    ) -> None:
         if not base_urls:
             raise ValueError("give at least one backend URL")
+        self.auto_idempotency = auto_idempotency
         self.backends = [
             Backend(url.rstrip("/"), CircuitBreaker(cooldown_seconds)) for url in base_urls
         ]
@@ -111,11 +115,15 @@ class FailoverPolicy:
         allowed = [b for b in self.backends if b.breaker.allow()]
         yield from allowed or self.backends
 
-    def prepare(self, call: Call) -> dict[str, str]:
+    def prepare(self, call: Call) -> Call:
+        """The call as sent to every backend: the freshest consistency token on reads, and
+        one `Idempotency-Key` for all attempts of a write (unless turned off or given)."""
         headers = dict(call.headers)
         if call.method == "GET" and self._token is not None:
             headers.setdefault(CONSISTENCY_HEADER, self._token)
-        return headers
+        if call.method in WRITE_METHODS and self.auto_idempotency:
+            headers.setdefault(IDEMPOTENCY_HEADER, str(uuid.uuid4()))
+        return replace(call, headers=headers)
 
     def judge(
         self, backend: Backend, call: Call, outcome: httpx.Response | Exception
@@ -158,6 +166,5 @@ def _problem(response: httpx.Response) -> dict[str, Any]:
     return body if isinstance(body, dict) else {"detail": str(body)}
 
 
-def write_headers(idempotency_key: str | None, auto: bool) -> dict[str, str]:
-    key = idempotency_key or (str(uuid.uuid4()) if auto else None)
-    return {IDEMPOTENCY_HEADER: key} if key else {}
+def keyed(idempotency_key: str | None) -> dict[str, str]:
+    return {IDEMPOTENCY_HEADER: idempotency_key} if idempotency_key else {}

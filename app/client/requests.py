@@ -9,7 +9,7 @@ from typing import Any, Generic, TypeVar
 import httpx
 
 from app.client.models import PriceHistory, Product, ProductPage
-from app.client.policy import Call, write_headers
+from app.client.policy import Call, keyed
 
 T = TypeVar("T")
 
@@ -61,10 +61,8 @@ def price_history(product_id: int, limit: int | None = None) -> Request[PriceHis
     )
 
 
-def create_product(
-    product: dict[str, Any], idempotency_key: str | None, auto_key: bool
-) -> Request[Product]:
-    headers = write_headers(idempotency_key, auto_key)
+def create_product(product: dict[str, Any], idempotency_key: str | None) -> Request[Product]:
+    headers = keyed(idempotency_key)
     return Request(Call("POST", "/api/products", json=product, headers=headers), _product)
 
 
@@ -73,9 +71,8 @@ def update_product(
     patch: dict[str, Any],
     if_match: int | None,
     idempotency_key: str | None,
-    auto_key: bool,
 ) -> Request[Product]:
-    headers = write_headers(idempotency_key, auto_key)
+    headers = keyed(idempotency_key)
     if if_match is not None:
         headers["If-Match"] = f'"{if_match}"'
     return Request(
@@ -83,9 +80,9 @@ def update_product(
     )
 
 
-def delete_product(product_id: int, idempotency_key: str | None, auto_key: bool) -> Request[None]:
-    headers = write_headers(idempotency_key, auto_key)
-    return Request(Call("DELETE", f"/api/products/{product_id}", headers=headers), _nothing)
+def delete_product(product_id: int, idempotency_key: str | None) -> Request[None]:
+    call = Call("DELETE", f"/api/products/{product_id}", headers=keyed(idempotency_key))
+    return Request(call, _nothing)
 
 
 def health() -> Request[dict[str, Any]]:

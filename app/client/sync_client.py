@@ -28,8 +28,11 @@ class TrackrClient:
         transport: httpx.BaseTransport | None = None,
         **options: Unpack[ClientOptions],
     ) -> None:
-        self.policy = FailoverPolicy(base_urls, options.get("cooldown_seconds", 30.0))
-        self.auto_idempotency = options.get("auto_idempotency", True)
+        self.policy = FailoverPolicy(
+            base_urls,
+            options.get("cooldown_seconds", 30.0),
+            options.get("auto_idempotency", True),
+        )
         self._http = httpx.Client(transport=transport, **http_options(options))
 
     def __enter__(self) -> TrackrClient:
@@ -42,15 +45,14 @@ class TrackrClient:
         self._http.close()
 
     def _run(self, request: Request[T]) -> T:
-        call = request.call
-        headers = self.policy.prepare(call)
+        call = self.policy.prepare(request.call)
         attempts = Attempts()
         for backend in self.policy.candidates():
             outcome: httpx.Response | Exception
             try:
                 outcome = self._http.request(
                     call.method, backend.url + call.path,
-                    params=call.params, json=call.json, headers=headers,
+                    params=call.params, json=call.json, headers=call.headers,
                 )  # fmt: skip
             except httpx.TransportError as exc:
                 outcome = exc
@@ -74,8 +76,7 @@ class TrackrClient:
     def create_product(
         self, product: dict[str, Any], *, idempotency_key: str | None = None
     ) -> Product:
-        key, auto = idempotency_key, self.auto_idempotency
-        return self._run(requests.create_product(product, key, auto))
+        return self._run(requests.create_product(product, idempotency_key))
 
     def update_product(
         self,
@@ -85,12 +86,11 @@ class TrackrClient:
         if_match: int | None = None,
         idempotency_key: str | None = None,
     ) -> Product:
-        key, auto = idempotency_key, self.auto_idempotency
-        return self._run(requests.update_product(product_id, patch, if_match, key, auto))
+        request = requests.update_product(product_id, patch, if_match, idempotency_key)
+        return self._run(request)
 
     def delete_product(self, product_id: int, *, idempotency_key: str | None = None) -> None:
-        key, auto = idempotency_key, self.auto_idempotency
-        self._run(requests.delete_product(product_id, key, auto))
+        self._run(requests.delete_product(product_id, idempotency_key))
 
     def health(self) -> dict[str, Any]:
         return self._run(requests.health())
