@@ -33,7 +33,7 @@ log = logging.getLogger("trackr.idempotency")
 
 IDEMPOTENCY_HEADER = "Idempotency-Key"
 REPLAYED_HEADER = "Idempotent-Replayed"
-STORED_HEADERS = ("etag", "location")
+STORED_HEADERS = ("content-type", "etag", "location")
 
 CLAIM = text(
     "INSERT INTO idempotency_keys (owner, key, fingerprint) VALUES (:owner, :key, :fingerprint) "
@@ -118,8 +118,6 @@ class Idempotency:
             headers = {
                 name: value for name, value in response.headers.items() if name in STORED_HEADERS
             }
-            if response.media_type:
-                headers["content-type"] = response.headers["content-type"]
             await self.session.execute(
                 REMEMBER,
                 {

@@ -46,6 +46,7 @@ def test_a_retried_create_replays_the_first_response(
     assert retry.json() == first.json()
     assert retry.headers["Location"] == first.headers["Location"]
     assert retry.headers["ETag"] == first.headers["ETag"]
+    assert retry.headers["content-type"] == first.headers["content-type"]
     assert retry.headers["Idempotent-Replayed"] == "true"
     assert "Idempotent-Replayed" not in first.headers
     assert retry.headers["X-Consistency-Token"]  # a read after the replay is still fresh

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Awaitable, Callable
-from typing import Any, TypeVar
+from typing import Any
 
 import asyncpg
 from asyncpg import Record
@@ -39,7 +39,6 @@ from app.errors import (
 
 log = logging.getLogger("trackr.routing")
 
-T = TypeVar("T")
 CAUGHT_UP = "SELECT pg_last_wal_replay_lsn() >= $1::pg_lsn"
 FAILOVER_ERRORS = (
     DBAPIError,
@@ -82,13 +81,14 @@ async def _check_in(
     """
 
     def check_in() -> None:
-        driver = connection.driver_connection
-        if failure is not None and driver is not None:  # no polite goodbye in an unknown state
-            driver.terminate()
-        if failure is not None and is_transient_db_error(failure):
-            pool._invalidate(connection, failure)
-        elif failure is not None:
-            connection.invalidate(failure)
+        if failure is not None:
+            driver = connection.driver_connection
+            if driver is not None:  # no polite goodbye on a connection in an unknown state
+                driver.terminate()
+            if is_transient_db_error(failure):
+                pool._invalidate(connection, failure)
+            else:
+                connection.invalidate(failure)
         connection.close()
 
     await quietly(lambda: greenlet_spawn(check_in))
@@ -111,11 +111,6 @@ class ReadSession:
         self._replica_name = replica.name if replica else None
         self._retried_same = False
         self._moved = False
-
-    @property
-    def replica_name(self) -> str | None:
-        """The replica serving this session, or None for the primary."""
-        return self._replica_name
 
     async def begin(self) -> None:
         """Settle where this session's reads are served, before the endpoint runs.
