@@ -20,7 +20,7 @@ from alembic import command
 from app.config import Settings
 from app.localcluster import Cluster
 from app.main import create_app
-from tests.support import TEST_SECRET, wait_replicated
+from tests.support import TEST_SECRET, bearer, wait_replicated
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -97,6 +97,12 @@ def clean_db(migrated: Cluster) -> Cluster:
     )
     wait_replicated(migrated)
     return migrated
+
+
+@pytest.fixture
+def auth(settings: Settings) -> dict[str, str]:
+    """Headers of a client allowed to write products."""
+    return bearer(settings, "products:write")
 
 
 @pytest.fixture

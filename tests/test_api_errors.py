@@ -7,16 +7,8 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
-from app.config import Settings
-from tests.support import bearer
-
 VALID = {"category": "mac", "name": "Mac mini", "price": 599,
          "attributes": {"model": "Mac mini", "chip": "M2"}}  # fmt: skip
-
-
-@pytest.fixture
-def auth(settings: Settings) -> dict[str, str]:
-    return bearer(settings, "products:write")
 
 
 def assert_problem(response: Any, status: int) -> dict[str, Any]:

@@ -14,7 +14,6 @@ from app.config import Settings
 from app.db.engines import create_engine
 from app.idempotency import purge_expired
 from app.localcluster import Cluster
-from tests.support import bearer
 
 MAC = {
     "category": "mac",
@@ -22,11 +21,6 @@ MAC = {
     "price": 1099.0,
     "attributes": {"model": "MacBook Air 13", "chip": "M3", "year": 2024, "ram_gb": 16},
 }
-
-
-@pytest.fixture
-def auth(settings: Settings) -> dict[str, str]:
-    return bearer(settings, "products:write")
 
 
 def keyed(auth: dict[str, str], key: str) -> dict[str, str]:

@@ -7,9 +7,6 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
-from app.config import Settings
-from tests.support import bearer
-
 MAC = {
     "category": "mac",
     "name": "MacBook Pro 14 (M2 Pro)",
@@ -17,11 +14,6 @@ MAC = {
     "price": 1999.99,
     "attributes": {"model": "MacBook Pro 14", "chip": "M2 Pro", "year": 2023, "ram_gb": 16},
 }
-
-
-@pytest.fixture
-def auth(settings: Settings) -> dict[str, str]:
-    return bearer(settings, "products:write")
 
 
 def create(client: TestClient, auth: dict[str, str], **overrides: Any) -> dict[str, Any]:
