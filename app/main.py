@@ -22,6 +22,7 @@ from app.logs import configure_logging
 from app.metrics import router as metrics_router
 from app.middleware import BodySizeLimitMiddleware, RequestContextMiddleware
 from app.products.router import router as products_router
+from app.stats.router import router as stats_router
 
 
 def _version() -> str:
@@ -72,6 +73,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(health_router)
     app.include_router(categories_router)
     app.include_router(products_router)
+    app.include_router(stats_router)
     app.include_router(admin_router)
     app.include_router(metrics_router)
     app.add_middleware(BodySizeLimitMiddleware, max_bytes=settings.max_body_bytes)
