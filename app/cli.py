@@ -12,6 +12,8 @@ from typing import Annotated
 
 import typer
 
+from app.monitor.cli import monitor_app
+
 app = typer.Typer(
     help="trackr: multi-category price tracking on a replicated PostgreSQL.", no_args_is_help=True
 )
@@ -23,6 +25,7 @@ token_app = typer.Typer(help="JWT bearer tokens for writes.", no_args_is_help=Tr
 app.add_typer(cluster_app, name="cluster")
 app.add_typer(db_app, name="db")
 app.add_typer(token_app, name="token")
+app.add_typer(monitor_app, name="monitor")
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 DEV_SECRET_FILE = Path(".data/dev-jwt-secret")

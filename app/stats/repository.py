@@ -7,9 +7,7 @@ from datetime import datetime
 from asyncpg import Record
 
 from app.db.routing import ReadSession
-from app.models.product import Product
-
-products = Product.__table__
+from app.products.repository import products
 
 PRODUCTS_BY_CATEGORY = (
     f"SELECT category, count(*) AS count, max(updated_at) AS last_updated_at "

@@ -5,32 +5,23 @@ What `trackr monitor` compares across backends to tell when their data has drift
 
 from __future__ import annotations
 
-from datetime import datetime
-
 from fastapi import APIRouter
-from pydantic import BaseModel
 from starlette.responses import Response
 
 from app.categories.registry import CATEGORIES
 from app.db.session import READ_ROUTE_OPENAPI, ReadSessionDep
 from app.responses import json_response
 from app.stats.repository import newest, products_by_category, schema_revision
+from app.stats.schemas import StatsOut
 
 router = APIRouter(prefix="/api/stats", tags=["stats"])
-
-
-class StatsOut(BaseModel):
-    schema_revision: str | None
-    product_count: int
-    products_by_category: dict[str, int]
-    last_updated_at: datetime | None
 
 
 @router.get("", response_model=StatsOut, openapi_extra=READ_ROUTE_OPENAPI)
 async def stats(session: ReadSessionDep) -> Response:
     """Counts per category (every category, zeros included), newest update, Alembic revision."""
     rows = await products_by_category(session)
-    counts = {name: 0 for name in CATEGORIES}
+    counts = dict.fromkeys(CATEGORIES, 0)
     counts.update({row["category"]: int(row["count"]) for row in rows})
     return json_response(
         {
