@@ -58,9 +58,9 @@ class Load:
 class ApiServer:
     """`trackr serve` in its own process, as a platform would run it."""
 
-    def __init__(self, env: dict[str, str], log_path: Path) -> None:
+    def __init__(self, env: dict[str, str], log_path: Path, port: int | None = None) -> None:
         self.log_path = log_path
-        self.port = free_port()
+        self.port = port or free_port()
         self.base_url = f"http://127.0.0.1:{self.port}"
         self._env = {**os.environ, **env}
         self.process: subprocess.Popen[bytes] | None = None

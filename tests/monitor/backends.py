@@ -1,0 +1,69 @@
+"""Real `trackr serve` backends for the monitor tests, on the test cluster's databases."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import httpx
+
+from alembic import command
+from app.localcluster import Cluster
+from tests.conftest import alembic_config
+from tests.faults.harness import SECRET, ApiServer
+from tests.support import wait_replicated
+
+APP_DB = "trackr"
+
+
+def on_database(url: str, database: str) -> str:
+    return re.sub(rf"/{APP_DB}(\?|$)", rf"/{database}\1", url)
+
+
+def backend_env(cluster: Cluster, database: str = APP_DB) -> dict[str, str]:
+    env = cluster.env()
+    return {
+        "APP_ENV": "test",
+        "JWT_SECRET": SECRET,
+        "LOG_LEVEL": "WARNING",
+        "DATABASE_URL": on_database(env["DATABASE_URL"], database),
+        "DATABASE_REPLICA_URLS": ",".join(
+            on_database(entry, database) for entry in env["DATABASE_REPLICA_URLS"].split(",")
+        ),
+    }
+
+
+def start_backend(
+    cluster: Cluster, logs: Path, name: str, database: str = APP_DB, port: int | None = None
+) -> ApiServer:
+    server = ApiServer(backend_env(cluster, database), logs / f"monitor-{name}.log", port)
+    server.start()
+    return server
+
+
+def create_database(cluster: Cluster, database: str) -> None:
+    """A second trackr database on the same cluster (migrated, empty): a backend whose data
+    has nothing to do with the first one's."""
+    primary = cluster.primary()
+    exists = primary.sql(f"SELECT 1 FROM pg_database WHERE datname = '{database}'")
+    if not exists:
+        primary.sql(f"CREATE DATABASE {database} OWNER {APP_DB}")
+    command.upgrade(alembic_config(on_database(cluster.env()["DATABASE_URL"], database)), "head")
+
+
+def truncate(cluster: Cluster, database: str) -> None:
+    cluster.primary().sql("TRUNCATE products RESTART IDENTITY CASCADE", dbname=database)
+    wait_replicated(cluster)
+
+
+def add_products(server: ApiServer, token: str, count: int, category: str = "mac") -> None:
+    body = {
+        "category": category,
+        "name": "monitor test",
+        "price": 10.0,
+        "attributes": {"model": "Mac mini", "chip": "M2", "year": 2023, "ram_gb": 8},
+    }
+    headers = {"Authorization": f"Bearer {token}"}
+    for _ in range(count):
+        response = httpx.post(f"{server.base_url}/api/products", json=body, headers=headers)
+        assert response.status_code == 201, response.text
