@@ -6,7 +6,7 @@ PORT ?= 8000
 REPLICAS ?= 1
 PYTEST_ARGS ?=
 
-.PHONY: help setup run test lint format pytest failover-report bench cluster-up cluster-down cluster-status clean
+.PHONY: help setup run test lint format pytest failover-report monitor-screenshot bench cluster-up cluster-down cluster-status clean
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-16s %s\n", $$1, $$2}'
@@ -37,6 +37,9 @@ bench: setup ## Benchmark trackr against raw asyncpg; write docs/benchmarks.md (
 
 failover-report: setup ## Break real processes under load; write docs/failover.md
 	@$(UV) run --frozen python -m tests.faults.report
+
+monitor-screenshot: setup ## Three local backends, one stopped, one drifted: docs/images/monitor-dashboard.png
+	@$(UV) run --frozen python -m tests.monitor.screenshot
 
 cluster-up: setup ## Start the local cluster only
 	@$(UV) run --frozen trackr cluster up --replicas $(REPLICAS)

@@ -50,6 +50,7 @@ class Monitor:
             list(self.urls), settings.failures_before_down, settings.drift_tolerance
         )
         self.latest: dict[str, Check] = {}
+        self.last_reported: dict[str, Check] = {}  # newest check that carried the backend's data
         self.uptime: dict[str, Uptime] = {}
         self.checks_total: dict[str, int] = dict.fromkeys(self.urls, 0)
         self.rounds = 0
@@ -59,6 +60,7 @@ class Monitor:
         await self.store.open()
         stored = await self.store.latest_checks()
         self.latest = {name: check for name, check in stored.items() if name in self.urls}
+        self.last_reported = {n: c for n, c in self.latest.items() if c.counts is not None}
         open_incidents = await self.store.incidents(limit=1000, open_only=True)
         down = [(i.subject, i.started_at) for i in open_incidents if i.kind == "down"]
         drift = [i.started_at for i in open_incidents if i.kind == "drift"]
@@ -81,6 +83,8 @@ class Monitor:
         for check in checks:
             await self.store.add_check(check, data_changed(self.latest.get(check.backend), check))
             self.latest[check.backend] = check
+            if check.counts is not None:
+                self.last_reported[check.backend] = check
             self.checks_total[check.backend] += 1
             if event := self.tracker.observe(check):
                 events.append(event)

@@ -37,13 +37,14 @@ def incident_out(incident: Incident) -> IncidentOut:
 
 async def backend_status(monitor: Monitor, backend: BackendConfig, now: float) -> BackendStatusOut:
     check = monitor.latest.get(backend.name)
+    data = monitor.last_reported.get(backend.name)  # last known, while the backend is down
     state = monitor.tracker.backends[backend.name]
     uptime = monitor.uptime.get(backend.name)
     history = await monitor.store.history(backend.name, now - DAY, HISTORY_POINTS)
     changes = [
         stamp
         for stamp in (
-            check.last_updated_at if check else None,
+            data.last_updated_at if data else None,
             await monitor.store.last_data_change(backend.name),
         )
         if stamp is not None
@@ -63,9 +64,9 @@ async def backend_status(monitor: Monitor, backend: BackendConfig, now: float) -
         uptime_7d=uptime.week if uptime else None,
         replica_lag_seconds=check.replica_lag_seconds if check else None,
         replica_lag_bytes=check.replica_lag_bytes if check else None,
-        schema_revision=check.schema_revision if check else None,
-        product_count=check.product_count if check else None,
-        products_by_category=check.counts if check else None,
+        schema_revision=data.schema_revision if data else None,
+        product_count=data.product_count if data else None,
+        products_by_category=data.counts if data else None,
         last_data_change=at(max(changes)) if changes else None,
         history=points(history),
     )

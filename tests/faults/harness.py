@@ -118,7 +118,7 @@ def prepare(base: Path, server_env: dict[str, str] | None = None) -> Stage:
         check=True,
         capture_output=True,
     )
-    asyncio.run(_seed(env["DATABASE_URL"]))
+    asyncio.run(seed_database(env["DATABASE_URL"]))
     settings = Settings(app_env="test", jwt_secret=SECRET)
     token = create_token(settings, ["products:write"], 3600, "fault-tests")
     server = ApiServer(
@@ -154,7 +154,7 @@ def prepare(base: Path, server_env: dict[str, str] | None = None) -> Stage:
     return Stage(cluster, server, token, ids, heartbeat["id"])
 
 
-async def _seed(url: str) -> None:
+async def seed_database(url: str) -> None:
     engine = create_engine(url)
     try:
         await seed(engine)

@@ -4,7 +4,6 @@ the JSON API and /metrics, on SQLite and on PostgreSQL."""
 from __future__ import annotations
 
 from collections.abc import Iterator
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -35,23 +34,6 @@ OTHER_DB = "trackr_other"
 def receiver() -> Iterator[Receiver]:
     with webhook_receiver() as running:
         yield running
-
-
-@pytest.fixture(scope="module")
-def logs(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return tmp_path_factory.mktemp("monitor-logs")
-
-
-@pytest.fixture
-def pair(migrated: Cluster, logs: Path) -> Iterator[tuple[ApiServer, ApiServer]]:
-    """Two backends on the same data."""
-    truncate(migrated, APP_DB)
-    with ThreadPoolExecutor(2) as starting:
-        a, b = starting.map(lambda name: start_backend(migrated, logs, name), ("a", "b"))
-    servers = (a, b)
-    yield servers
-    for server in servers:
-        server.stop()
 
 
 def settings_for(
