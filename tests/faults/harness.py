@@ -55,20 +55,25 @@ class Load:
         return [s for s in self.samples if s.kind in kinds]
 
 
-class ApiServer:
-    """`trackr serve` in its own process, as a platform would run it."""
+class TrackrProcess:
+    """A `trackr …` command serving HTTP in its own process on a loopback port."""
 
-    def __init__(self, env: dict[str, str], log_path: Path, port: int | None = None) -> None:
+    ready_path = "/health/ready"
+
+    def __init__(
+        self, args: list[str], env: dict[str, str], log_path: Path, port: int | None = None
+    ) -> None:
         self.log_path = log_path
         self.port = port or free_port()
         self.base_url = f"http://127.0.0.1:{self.port}"
+        self._args = args
         self._env = {**os.environ, **env}
         self.process: subprocess.Popen[bytes] | None = None
 
     def start(self, timeout: float = 30) -> None:
         with open(self.log_path, "ab") as log:  # a file: an unread pipe would block the server
             self.process = subprocess.Popen(
-                [TRACKR, "serve", "--host", "127.0.0.1", "--port", str(self.port)],
+                [TRACKR, *self._args, "--port", str(self.port)],
                 env=self._env,
                 cwd=ROOT,
                 stdout=log,
@@ -77,14 +82,14 @@ class ApiServer:
         deadline = time.monotonic() + timeout
         while True:
             if self.process.poll() is not None:
-                raise RuntimeError(f"trackr serve exited: {self.log_path.read_text()[-2000:]}")
+                raise RuntimeError(f"{self._args[0]} exited: {self.log_path.read_text()[-2000:]}")
             try:
-                if httpx.get(f"{self.base_url}/health/ready", timeout=1).status_code == 200:
+                if httpx.get(f"{self.base_url}{self.ready_path}", timeout=1).status_code == 200:
                     return
             except httpx.TransportError:
                 pass
             if time.monotonic() > deadline:
-                raise RuntimeError("trackr serve never became ready")
+                raise RuntimeError(f"trackr {self._args[0]} never became ready")
             time.sleep(0.1)
 
     def stop(self) -> None:
@@ -95,6 +100,13 @@ class ApiServer:
             except subprocess.TimeoutExpired:
                 self.process.kill()
                 self.process.wait()
+
+
+class ApiServer(TrackrProcess):
+    """`trackr serve` in its own process, as a platform would run it."""
+
+    def __init__(self, env: dict[str, str], log_path: Path, port: int | None = None) -> None:
+        super().__init__(["serve", "--host", "127.0.0.1"], env, log_path, port)
 
 
 @dataclass

@@ -2,10 +2,7 @@
 
 from __future__ import annotations
 
-import os
 import re
-import signal
-import subprocess
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -15,9 +12,8 @@ import httpx
 
 from alembic import command
 from app.localcluster import Cluster
-from app.localcluster.ports import free_port
 from tests.conftest import alembic_config
-from tests.faults.harness import SECRET, TRACKR, ApiServer
+from tests.faults.harness import SECRET, ApiServer, TrackrProcess
 from tests.support import wait_replicated
 
 APP_DB = "trackr"
@@ -76,43 +72,22 @@ def add_products(server: ApiServer, token: str, count: int, category: str = "mac
         assert response.status_code == 201, response.text
 
 
-class MonitorProcess:
+class MonitorProcess(TrackrProcess):
     """`trackr monitor` as a user runs it, on a free port."""
 
+    ready_path = "/health/live"
+
     def __init__(self, backends: dict[str, str], store: str, log_path: Path, **env: str) -> None:
-        self.port = free_port()
-        self.base_url = f"http://127.0.0.1:{self.port}"
         flags = [arg for name, url in backends.items() for arg in ("--backend", f"{name}={url}")]
-        self.command = [
-            TRACKR, "monitor", *flags, "--port", str(self.port), "--database-url", store,
-        ]  # fmt: skip
-        self.env = {**os.environ, "LOG_LEVEL": "WARNING", **env}
-        self.log_path = log_path
-        self.process: subprocess.Popen[bytes] | None = None
+        args = ["monitor", *flags, "--database-url", store]
+        super().__init__(args, {"LOG_LEVEL": "WARNING", **env}, log_path)
 
     def __enter__(self) -> MonitorProcess:
-        with open(self.log_path, "ab") as log:
-            self.process = subprocess.Popen(self.command, env=self.env, stdout=log, stderr=log)
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                raise RuntimeError(f"trackr monitor exited: {self.log_path.read_text()[-2000:]}")
-            try:
-                if httpx.get(f"{self.base_url}/health/live", timeout=1).status_code == 200:
-                    return self
-            except httpx.TransportError:
-                pass
-            time.sleep(0.1)
-        raise RuntimeError("trackr monitor never answered")
+        self.start()
+        return self
 
     def __exit__(self, *exc: object) -> None:
-        if self.process is not None and self.process.poll() is None:
-            self.process.send_signal(signal.SIGTERM)
-            try:
-                self.process.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
+        self.stop()
 
     def status(self) -> dict[str, Any]:
         body: dict[str, Any] = httpx.get(f"{self.base_url}/api/status", timeout=5).json()
