@@ -55,6 +55,7 @@ class Settings(BaseSettings):
 
     max_body_bytes: int = Field(1024 * 1024, ge=1)
     idempotency_ttl_seconds: int = Field(24 * 3600, ge=60)
+    shutdown_drain_seconds: float = Field(0.0, ge=0, le=300)
 
     @field_validator("database_url")
     @classmethod

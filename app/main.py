@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import gc
+import threading
 import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -18,6 +19,7 @@ from app.db.database import Database
 from app.errors import install_error_handlers
 from app.health.router import router as health_router
 from app.idempotency import purge_forever
+from app.lifecycle import install_drain
 from app.logs import configure_logging
 from app.metrics import router as metrics_router
 from app.middleware import BodySizeLimitMiddleware, RequestContextMiddleware
@@ -53,6 +55,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         purger = asyncio.create_task(
             purge_forever(database.engines.primary, settings.idempotency_ttl_seconds, 900)
         )
+        install_drain(app.state.draining, settings.shutdown_drain_seconds)
         freeze_startup_heap()
         try:
             yield
@@ -67,6 +70,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         lifespan=lifespan,
     )
     app.state.settings = settings
+    app.state.draining = threading.Event()
     app.state.started_at = time.monotonic()
     app.state.version = app.version
     install_error_handlers(app)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import signal
+import time
 from pathlib import Path
 
 import httpx
@@ -40,3 +42,39 @@ def test_two_workers_share_one_metrics_view(migrated: Cluster, tmp_path: Path) -
     assert 'trackr_db_node_up{node="primary",role="primary"} 1.0' in text
     worker_files = {p.name for p in shared.glob("gauge_livemostrecent_*.db")}
     assert len(worker_files) >= 2, f"expected one file per worker, got {worker_files}"
+
+
+@pytest.mark.slow
+def test_sigterm_drains_first_ready_turns_503_while_requests_are_still_served(
+    migrated: Cluster, tmp_path: Path
+) -> None:
+    env = {"APP_ENV": "test", "JWT_SECRET": SECRET, "LOG_LEVEL": "WARNING", **migrated.env()}
+    server = ApiServer({**env, "SHUTDOWN_DRAIN_SECONDS": "2"}, tmp_path / "serve.log")
+    server.start()
+    assert server.process is not None
+    try:
+        server.process.send_signal(signal.SIGTERM)
+        deadline = time.monotonic() + 1.5
+        ready = httpx.get(f"{server.base_url}/health/ready", timeout=2)
+        assert (ready.status_code, ready.json()) == (503, {"status": "draining"})
+        while time.monotonic() < deadline:  # still serving during the drain
+            assert httpx.get(f"{server.base_url}/api/products", timeout=2).status_code == 200
+            time.sleep(0.1)
+        assert server.process.wait(timeout=20) in {0, -signal.SIGTERM}
+        assert "draining for 2.0 s" in server.log_path.read_text()
+    finally:
+        server.stop()
+
+
+@pytest.mark.slow
+def test_a_second_sigterm_stops_at_once(migrated: Cluster, tmp_path: Path) -> None:
+    env = {"APP_ENV": "test", "JWT_SECRET": SECRET, "LOG_LEVEL": "WARNING", **migrated.env()}
+    server = ApiServer({**env, "SHUTDOWN_DRAIN_SECONDS": "60"}, tmp_path / "serve.log")
+    server.start()
+    assert server.process is not None
+    server.process.send_signal(signal.SIGTERM)
+    time.sleep(0.3)
+    started = time.monotonic()
+    server.process.send_signal(signal.SIGTERM)
+    assert server.process.wait(timeout=20) in {0, -signal.SIGTERM}
+    assert time.monotonic() - started < 10

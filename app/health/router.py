@@ -31,7 +31,10 @@ async def live() -> Response:
 
 @router.get("/ready")
 async def ready(request: Request) -> Response:
-    """200 while reads can be served (a primary or a replica in rotation), else 503."""
+    """200 while reads can be served (a primary or a replica in rotation); 503 when they
+    cannot, or while the node drains before a graceful stop."""
+    if request.app.state.draining.is_set():
+        return json_response({"status": "draining"}, status_code=503)
     report = _report(request)
     ok = can_serve_reads(report)
     return json_response({"status": report.status}, status_code=200 if ok else 503)

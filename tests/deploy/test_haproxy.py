@@ -20,6 +20,7 @@ from app.auth import create_token
 from app.config import Settings
 from app.localcluster import Cluster
 from app.localcluster.ports import free_port
+from tests.deploy.test_static import api_drain_seconds
 from tests.faults.harness import SECRET, ApiServer
 
 CONFIG = Path(__file__).resolve().parents[2] / "deploy" / "haproxy" / "haproxy.cfg"
@@ -39,7 +40,14 @@ def templated(port: int, node_ports: dict[str, int]) -> str:
 
 class Stack:
     def __init__(self, cluster: Cluster, tmp: Path) -> None:
-        env = {"APP_ENV": "test", "JWT_SECRET": SECRET, "LOG_LEVEL": "INFO", **cluster.env()}
+        env = {
+            "APP_ENV": "test",
+            "JWT_SECRET": SECRET,
+            "LOG_LEVEL": "INFO",
+            # as docker-compose.yml runs them: drain until HAProxy has marked the node down
+            "SHUTDOWN_DRAIN_SECONDS": str(api_drain_seconds()),
+            **cluster.env(),
+        }
         self.nodes = {name: ApiServer(env, tmp / f"{name}.log") for name in ("api-a", "api-b")}
         self.port = free_port()
         self.config = tmp / "haproxy.cfg"
@@ -139,3 +147,5 @@ def test_a_node_stopping_gracefully_costs_no_request(stack: Stack) -> None:
     # uvicorn drains, shuts the app down, then re-raises the SIGTERM it caught.
     assert victim.wait(timeout=30) in {0, -signal.SIGTERM}
     assert "Application shutdown complete" in stack.nodes["api-b"].log_path.read_text()
+    # HAProxy took the node out because it said so (draining), not because it vanished.
+    assert "api-b is DOWN, reason: Layer7 wrong status, code: 503" in stack.log.read_text()

@@ -163,3 +163,27 @@ def test_railway_json() -> None:
     assert deploy["healthcheckPath"].startswith("/health")
     assert deploy["restartPolicyType"] in {"ON_FAILURE", "ALWAYS"}
     assert deploy["numReplicas"] >= 1
+
+
+def haproxy_detection_seconds() -> float:
+    """Worst time for HAProxy to mark a node down: one `inter`, then `fall - 1` `fastinter`s."""
+    config = (DEPLOY / "haproxy" / "haproxy.cfg").read_text()
+    line = next(x for x in config.splitlines() if x.strip().startswith("default-server"))
+
+    def seconds(name: str) -> float:
+        match = re.search(rf"\b{name} (\d+)(ms|s)?\b", line)
+        assert match is not None, f"{name} missing from: {line}"
+        return int(match.group(1)) / (1000 if match.group(2) == "ms" else 1)  # fall: a count
+
+    return seconds("inter") + (seconds("fall") - 1) * seconds("fastinter")
+
+
+def api_drain_seconds() -> float:
+    return float(compose()["x-api"]["environment"]["SHUTDOWN_DRAIN_SECONDS"])
+
+
+def test_api_nodes_drain_until_haproxy_has_marked_them_down() -> None:
+    drain = api_drain_seconds()
+    assert drain >= 1.5 * haproxy_detection_seconds(), (drain, haproxy_detection_seconds())
+    grace = compose()["x-api"]["stop_grace_period"]
+    assert int(grace.removesuffix("s")) >= drain + 20  # + GRACEFUL_SHUTDOWN_SECONDS (default)
