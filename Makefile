@@ -6,7 +6,7 @@ PORT ?= 8000
 REPLICAS ?= 1
 PYTEST_ARGS ?=
 
-.PHONY: help setup run test lint format pytest failover-report monitor-screenshot bench cluster-up cluster-down cluster-status clean
+.PHONY: help setup run test lint format pytest failover-report monitor-screenshot bench bench-scale cluster-up cluster-down cluster-status clean
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-16s %s\n", $$1, $$2}'
@@ -34,6 +34,9 @@ test: lint pytest ## Lint, type-check and run every test (real primary + replica
 
 bench: setup ## Benchmark trackr against raw asyncpg; write docs/benchmarks.md (BENCH_ARGS=--rows 1000000)
 	@$(UV) run --frozen python -m bench.run $(BENCH_ARGS)
+
+bench-scale: setup ## p99 of lists and deep pages at 100k vs 1M rows, side by side (docs/benchmarks.md)
+	@$(UV) run --frozen python -m bench.scale $(BENCH_ARGS)
 
 failover-report: setup ## Break real processes under load; write docs/failover.md
 	@$(UV) run --frozen python -m tests.faults.report

@@ -134,13 +134,15 @@ def write_paths(directory: Path, name: str, paths: list[str]) -> Path:
     return target
 
 
-def deep_cursors(cluster: Cluster, page: int = 50, limit: int = 20) -> dict[str, str]:
+def deep_cursors(
+    cluster: Cluster, page: int = 50, limit: int = 20, dbname: str = "trackr"
+) -> dict[str, str]:
     cursors = {}
     for category in dataset.MAKERS:
         row = cluster.primary().sql(
             f"SELECT price || ',' || id FROM products WHERE category = '{category}' "
             f"ORDER BY price, id OFFSET {(page - 1) * limit - 1} LIMIT 1",
-            dbname="trackr",
+            dbname=dbname,
         )
         price, ident = row.split(",")
         cursors[category] = Cursor("price", Decimal(price), int(ident)).encode()
@@ -210,7 +212,7 @@ def cold_start(env: dict[str, str], runs: int = 5) -> float:
 COLUMNS = "id, category, name, url, price, currency, in_stock, attributes, created_at, updated_at"
 
 
-def explain(cluster: Cluster, cursors: dict[str, str]) -> dict[str, str]:
+def explain(cluster: Cluster, cursors: dict[str, str], dbname: str = "trackr") -> dict[str, str]:
     """The plans of the list queries trackr sends, on the replica that serves them."""
     replica = cluster.replicas()[0]
     cursor = Cursor.decode(cursors["mac"], "price")
@@ -226,7 +228,7 @@ def explain(cluster: Cluster, cursors: dict[str, str]) -> dict[str, str]:
         ),
     }
     plan = "EXPLAIN (ANALYZE, COSTS OFF, TIMING OFF, SUMMARY OFF)"
-    return {title: replica.sql(f"{plan} {sql}", dbname="trackr") for title, sql in queries.items()}
+    return {title: replica.sql(f"{plan} {sql}", dbname=dbname) for title, sql in queries.items()}
 
 
 def machine() -> str:
@@ -274,7 +276,7 @@ def main() -> None:
     load_started = time.monotonic()
     asyncio.run(dataset.load(env["DATABASE_URL"], args.rows))
     print(f"bench: loaded in {time.monotonic() - load_started:.1f}s", flush=True)
-    _wait_replica(cluster)
+    wait_replica(cluster)
     cursors = deep_cursors(cluster)
     token = create_token(Settings(app_env="test", jwt_secret=SECRET), ["products:write"], 7200)
     replica_dsn = env["DATABASE_REPLICA_URLS"].split("=", 1)[1]
@@ -303,7 +305,7 @@ def main() -> None:
     print("bench: wrote docs/benchmarks.md", flush=True)
 
 
-def _wait_replica(cluster: Cluster, timeout: float = 120) -> None:
+def wait_replica(cluster: Cluster, timeout: float = 120) -> None:
     target = cluster.primary().sql("SELECT pg_current_wal_lsn()")
     deadline = time.monotonic() + timeout
     query = f"SELECT pg_wal_lsn_diff(pg_last_wal_replay_lsn(), '{target}') >= 0"

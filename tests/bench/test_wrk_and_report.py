@@ -38,16 +38,25 @@ def test_parse_reads_rate_percentiles_and_every_kind_of_error() -> None:
 def test_render_shows_ratios_against_the_twin(tmp_path: Path) -> None:
     scenario = {"requests": 1, "p50_ms": 1.0, "p99_ms": 2.0, "errors": 0}
     data = {
-        "rows": 100000, "started": "2026-11-23T10:00:00", "machine": "test box",
-        "duration": 10, "connections": 32, "cold_start_seconds": 0.9,
+        "rows": 100000,
+        "started": "2026-11-23T10:00:00",
+        "machine": "test box",
+        "duration": 10,
+        "connections": 32,
+        "cold_start_seconds": 0.9,
         "explain": {"filtered list": "Index Scan using ix_products_attributes"},
-        "runs": {"1": {"rss_mb_per_worker": 80.0, "scenarios": {
-            "by_id": {**scenario, "scenario": "by_id", "rps": 900.0},
-            "raw_by_id": {**scenario, "scenario": "raw_by_id", "rps": 1000.0},
-            "list": {**scenario, "scenario": "list", "rps": 500.0},
-            "raw_list": {**scenario, "scenario": "raw_list", "rps": 1000.0},
-        }}},
-    }  # fmt: skip
+        "runs": {
+            "1": {
+                "rss_mb_per_worker": 80.0,
+                "scenarios": {
+                    "by_id": {**scenario, "scenario": "by_id", "rps": 900.0},
+                    "raw_by_id": {**scenario, "scenario": "raw_by_id", "rps": 1000.0},
+                    "list": {**scenario, "scenario": "list", "rps": 500.0},
+                    "raw_list": {**scenario, "scenario": "raw_list", "rps": 1000.0},
+                },
+            }
+        },
+    }
     (tmp_path / "100000-rows.json").write_text(json.dumps(data))
     doc = render(tmp_path)
     assert "**0.90x** (met)" in doc
@@ -55,3 +64,27 @@ def test_render_shows_ratios_against_the_twin(tmp_path: Path) -> None:
     assert "0.9 s" in doc
     assert "Index Scan using ix_products_attributes" in doc
     assert "Scale run not recorded yet" in doc
+
+
+def test_render_shows_the_side_by_side_scale_run(tmp_path: Path) -> None:
+    def size(p99: float) -> dict[str, float]:
+        return {"p99_ms": p99, "p50_ms": 1.0, "rps": 100.0, "errors": 0}
+
+    scale = {
+        "started": "2026-11-23T10:00:00",
+        "machine": "test box",
+        "rounds": 3,
+        "duration": 8,
+        "connections": 32,
+        "explain_1m": {"deep page": "Index Scan using ix_products_category_price"},
+        "scenarios": {
+            "list_attr1": {"100000": size(10.0), "1000000": size(15.0)},
+            "keyset_page50": {"100000": size(10.0), "1000000": size(25.0)},
+        },
+    }
+    (tmp_path / "scale.json").write_text(json.dumps(scale))
+    doc = render(tmp_path)
+    assert "**1.50x** (met)" in doc
+    assert "**2.50x** (missed)" in doc
+    assert "ix_products_category_price" in doc
+    assert "Scale run not recorded yet" not in doc
