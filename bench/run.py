@@ -61,6 +61,18 @@ TWINS = {
 }
 
 
+def production_env(cluster_env: dict[str, str]) -> dict[str, str]:
+    """trackr as production runs it (JSON access log per request), on the bench cluster."""
+    return {
+        **os.environ,
+        **cluster_env,
+        "APP_ENV": "production",
+        "JWT_SECRET": SECRET,
+        "LOG_FORMAT": "json",
+        "LOG_LEVEL": "INFO",
+    }
+
+
 def ensure_wrk() -> None:
     if shutil.which("wrk"):
         return
@@ -257,14 +269,7 @@ def main() -> None:
     print(f"bench: {cluster.describe_binaries()}", flush=True)
     cluster.up(replicas=1)
     env = cluster.env()
-    base_env = {
-        **os.environ,
-        **env,
-        "APP_ENV": "production",
-        "JWT_SECRET": SECRET,
-        "LOG_FORMAT": "json",
-        "LOG_LEVEL": "INFO",
-    }
+    base_env = production_env(env)
     subprocess.run(
         [str(BIN / "trackr"), "db", "upgrade"],
         env=base_env,

@@ -27,11 +27,11 @@ from bench.run import (
     BIN,
     RESULTS,
     ROOT,
-    SECRET,
     deep_cursors,
     ensure_wrk,
     explain,
     machine,
+    production_env,
     scenario_paths,
     server,
     wait_replica,
@@ -75,15 +75,7 @@ def main() -> None:
     cluster = Cluster(ROOT / ".data" / "bench-cluster")
     cluster.up(replicas=1)
     cluster_env = cluster.env()
-    env = {
-        **os.environ,
-        **cluster_env,
-        "APP_ENV": "production",
-        "JWT_SECRET": SECRET,
-        "LOG_FORMAT": "json",
-        "LOG_LEVEL": "INFO",
-        "WEB_CONCURRENCY": "1",
-    }
+    env = {**production_env(cluster_env), "WEB_CONCURRENCY": "1"}
     prepare(cluster, env)
     samples: dict[str, dict[str, list[dict[str, Any]]]] = {
         name: {db: [] for db in SIZES} for name in SCENARIOS
