@@ -42,16 +42,10 @@ SCENARIOS = ["list", "list_attr1", "list_attr2", "keyset_page50"]
 SIZES = {"trackr": 100_000, "trackr_1m": 1_000_000}
 
 
-def _on(url: str, dbname: str) -> str:
-    return url.rsplit("/", 1)[0] + f"/{dbname}"
-
-
 def prepare(cluster: Cluster, env: dict[str, str]) -> None:
-    primary = cluster.primary()
     for dbname, rows in SIZES.items():
-        if primary.sql(f"SELECT 1 FROM pg_database WHERE datname = '{dbname}'") != "1":
-            primary.sql(f"CREATE DATABASE {dbname} OWNER trackr")
-        url = _on(env["DATABASE_URL"], dbname)
+        cluster.create_database(dbname)
+        url = cluster.env(dbname)["DATABASE_URL"]
         subprocess.run(
             [str(BIN / "trackr"), "db", "upgrade"],
             env={**env, "DATABASE_URL": url},
@@ -74,8 +68,7 @@ def main() -> None:
     started = datetime.now(UTC)
     cluster = Cluster(ROOT / ".data" / "bench-cluster")
     cluster.up(replicas=1)
-    cluster_env = cluster.env()
-    env = {**production_env(cluster_env), "WEB_CONCURRENCY": "1"}
+    env = {**production_env(cluster.env()), "WEB_CONCURRENCY": "1"}
     prepare(cluster, env)
     samples: dict[str, dict[str, list[dict[str, Any]]]] = {
         name: {db: [] for db in SIZES} for name in SCENARIOS
@@ -89,16 +82,7 @@ def main() -> None:
                 name: write_paths(directory, f"{dbname}-{name}", paths[name]) for name in SCENARIOS
             }
         command = [str(BIN / "trackr"), "serve", "--host", "127.0.0.1"]
-        replicas = cluster_env["DATABASE_REPLICA_URLS"]
-        name_eq, replica_url = replicas.split("=", 1)
-        envs = {
-            db: {
-                **env,
-                "DATABASE_URL": _on(cluster_env["DATABASE_URL"], db),
-                "DATABASE_REPLICA_URLS": f"{name_eq}={_on(replica_url, db)}",
-            }
-            for db in SIZES
-        }
+        envs = {db: {**env, **cluster.env(db)} for db in SIZES}
         with (
             server(command, envs["trackr"], "/health", directory / "small.log") as (small, _),
             server(command, envs["trackr_1m"], "/health", directory / "large.log") as (large, _),

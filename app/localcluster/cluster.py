@@ -286,13 +286,13 @@ class Cluster:
                 rows.append(NodeStatus(replica.name, "replica", replica.port, "unreachable", None))
         return rows
 
-    def urls(self) -> tuple[str, list[str]]:
-        """The app's DATABASE_URL and its `name=url` replica entries."""
+    def urls(self, database: str = APP_DB) -> tuple[str, list[str]]:
+        """The app's DATABASE_URL and its `name=url` replica entries (for `database`)."""
         state = self._require()
         password = state["app_password"]
 
         def url(port: int) -> str:
-            return f"postgresql://{APP_USER}:{password}@127.0.0.1:{port}/{APP_DB}"
+            return f"postgresql://{APP_USER}:{password}@127.0.0.1:{port}/{database}"
 
         replicas = [f"{r['name']}={url(r['port'])}" for r in state["replicas"]]
         return url(state["primary"]["port"]), replicas
@@ -309,9 +309,15 @@ class Cluster:
             "?target_session_attrs=read-write"
         )
 
-    def env(self) -> dict[str, str]:
-        primary_url, replica_urls = self.urls()
+    def env(self, database: str = APP_DB) -> dict[str, str]:
+        primary_url, replica_urls = self.urls(database)
         return {"DATABASE_URL": primary_url, "DATABASE_REPLICA_URLS": ",".join(replica_urls)}
+
+    def create_database(self, name: str) -> None:
+        """Another database owned by the app user, next to `trackr` (kept if it exists)."""
+        primary = self.primary()
+        if primary.sql(f"SELECT 1 FROM pg_database WHERE datname = '{name}'") != "1":
+            primary.sql(f"CREATE DATABASE {name} OWNER {APP_USER}")
 
     def describe_binaries(self) -> str:
         return f"{self.bins.version()} from {self.bins.bindir} ({self.bins.source})"

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -12,27 +11,18 @@ import httpx
 
 from alembic import command
 from app.localcluster import Cluster
+from app.localcluster.cluster import APP_DB
 from tests.conftest import alembic_config
 from tests.faults.harness import SECRET, ApiServer, TrackrProcess
 from tests.support import wait_replicated
 
-APP_DB = "trackr"
-
-
-def on_database(url: str, database: str) -> str:
-    return re.sub(rf"/{APP_DB}(\?|$)", rf"/{database}\1", url)
-
 
 def backend_env(cluster: Cluster, database: str = APP_DB) -> dict[str, str]:
-    env = cluster.env()
     return {
         "APP_ENV": "test",
         "JWT_SECRET": SECRET,
         "LOG_LEVEL": "WARNING",
-        "DATABASE_URL": on_database(env["DATABASE_URL"], database),
-        "DATABASE_REPLICA_URLS": ",".join(
-            on_database(entry, database) for entry in env["DATABASE_REPLICA_URLS"].split(",")
-        ),
+        **cluster.env(database),
     }
 
 
@@ -45,13 +35,10 @@ def start_backend(
 
 
 def create_database(cluster: Cluster, database: str) -> None:
-    """A second trackr database on the same cluster (migrated, empty): a backend whose data
-    has nothing to do with the first one's."""
-    primary = cluster.primary()
-    exists = primary.sql(f"SELECT 1 FROM pg_database WHERE datname = '{database}'")
-    if not exists:
-        primary.sql(f"CREATE DATABASE {database} OWNER {APP_DB}")
-    command.upgrade(alembic_config(on_database(cluster.env()["DATABASE_URL"], database)), "head")
+    """A second trackr database on the same cluster (migrated): a backend whose data has
+    nothing to do with the first one's."""
+    cluster.create_database(database)
+    command.upgrade(alembic_config(cluster.env(database)["DATABASE_URL"]), "head")
 
 
 def truncate(cluster: Cluster, database: str) -> None:

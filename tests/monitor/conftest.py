@@ -9,8 +9,9 @@ import pytest
 from app.auth import create_token
 from app.config import Settings
 from app.localcluster import Cluster
+from app.localcluster.cluster import APP_DB
 from tests.faults.harness import SECRET, ApiServer
-from tests.monitor.backends import APP_DB, start_backend, truncate
+from tests.monitor.backends import start_backend, truncate
 
 
 @pytest.fixture(scope="session")

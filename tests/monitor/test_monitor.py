@@ -17,10 +17,8 @@ from app.monitor.state import Event
 from app.monitor.web import create_monitor_app
 from tests.faults.harness import ApiServer
 from tests.monitor.backends import (
-    APP_DB,
     add_products,
     create_database,
-    on_database,
     start_backend,
     truncate,
 )
@@ -54,10 +52,9 @@ def settings_for(
 def store_url(request: pytest.FixtureRequest, tmp_path: Path, migrated: Cluster) -> str:
     if request.param == "sqlite":
         return f"sqlite:///{tmp_path}/monitor.db"
-    primary = migrated.primary()
-    primary.sql("DROP DATABASE IF EXISTS trackr_monitor")
-    primary.sql(f"CREATE DATABASE trackr_monitor OWNER {APP_DB}")
-    return on_database(migrated.env()["DATABASE_URL"], "trackr_monitor")
+    migrated.primary().sql("DROP DATABASE IF EXISTS trackr_monitor")
+    migrated.create_database("trackr_monitor")
+    return migrated.env("trackr_monitor")["DATABASE_URL"]
 
 
 class Dashboard:
