@@ -12,7 +12,7 @@ import orjson
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from pydantic import BaseModel, Field
-from sqlalchemy.exc import DBAPIError
+from sqlalchemy.exc import DBAPIError, EmulatedDBAPIException
 from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import Response
@@ -218,9 +218,15 @@ NO_SUITABLE_HOST = (asyncpg.exceptions.TargetServerAttributeNotMatched,)
 
 
 def _driver_error(exc: BaseException) -> BaseException:
-    """The driver's own exception under SQLAlchemy's wrappers (asyncpg's, or an OSError)."""
+    """The driver's own exception under SQLAlchemy's wrappers (asyncpg's, or an OSError).
+
+    A failed connect from the pool (`raw_connection`) raises SQLAlchemy's emulated DB-API
+    error unwrapped, not a DBAPIError: e.g. 57P03 from a node that is shutting down.
+    """
     if isinstance(exc, DBAPIError) and exc.orig is not None:
-        return exc.orig.__cause__ or exc.orig
+        exc = exc.orig
+    if isinstance(exc, EmulatedDBAPIException):
+        return exc.__cause__ or exc
     return exc
 
 
@@ -291,6 +297,7 @@ def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(PoolTimeoutError, _database_unavailable)
     app.add_exception_handler(OSError, _database_unavailable)
     app.add_exception_handler(DBAPIError, _database_unavailable)
+    app.add_exception_handler(EmulatedDBAPIException, _database_unavailable)
     app.add_exception_handler(asyncpg.PostgresError, _database_unavailable)
     app.add_exception_handler(asyncpg.InterfaceError, _database_unavailable)
     app.add_exception_handler(asyncpg.exceptions.InternalClientError, _database_unavailable)

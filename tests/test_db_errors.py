@@ -10,8 +10,10 @@ import pytest
 from fastapi.testclient import TestClient
 
 from app.localcluster import Cluster
+from app.localcluster.node import Node
 from app.main import create_app
 from tests.conftest import make_settings
+from tests.support import wait_replicated
 
 
 @pytest.fixture
@@ -64,3 +66,39 @@ def test_terminated_backends_do_not_surface_as_500(client: TestClient, clean_db:
     # pool_pre_ping notices dead pooled connections and replaces them transparently.
     for _ in range(5):
         assert client.get("/api/products").status_code == 200
+
+
+def test_a_replica_shutting_down_refuses_new_sessions_and_reads_move_on(
+    clean_db: Cluster,
+) -> None:
+    """A smart shutdown keeps old sessions and refuses new ones with 57P03 (Patroni's
+    switchover does this to the old leader). A read that needs a new connection there must
+    move to another node, not answer 500."""
+    replica = clean_db.replicas()[0]
+    # A fresh app: its replica pool holds no connection yet, only the monitor's session.
+    app = create_app(make_settings(clean_db))
+    try:
+        with TestClient(app, raise_server_exceptions=False) as client:
+            health = client.get("/health").json()
+            assert health["database"]["replicas"][0]["status"] == "up", health
+            replica.run("pg_ctl", "stop", "-m", "smart", "-W", "-D", str(replica.datadir))
+            _wait_refusing_sessions(replica)
+            response = client.get("/api/products")
+            assert response.status_code == 200, response.text
+            assert response.headers["X-Served-By"] == "primary"
+    finally:
+        replica.stop("fast")  # ends the smart shutdown, open sessions or not
+        replica.start()
+        wait_replicated(clean_db, timeout=30)
+
+
+def _wait_refusing_sessions(node: Node, timeout: float = 5) -> None:
+    deadline = time.monotonic() + timeout
+    while True:
+        probe = node.run(
+            "pg_isready", "-h", str(node.socket_dir), "-p", str(node.port), check=False
+        )
+        if probe.returncode == 1:  # "rejecting connections"
+            return
+        assert time.monotonic() < deadline, "the node never began refusing new sessions"
+        time.sleep(0.05)

@@ -21,7 +21,7 @@ from typing import Any
 
 import asyncpg
 from asyncpg import Record
-from sqlalchemy.exc import DBAPIError
+from sqlalchemy.exc import DBAPIError, EmulatedDBAPIException
 from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 from sqlalchemy.pool import Pool, PoolProxiedConnection
 from sqlalchemy.util import greenlet_spawn
@@ -42,6 +42,7 @@ log = logging.getLogger("trackr.routing")
 CAUGHT_UP = "SELECT pg_last_wal_replay_lsn() >= $1::pg_lsn"
 FAILOVER_ERRORS = (
     DBAPIError,
+    EmulatedDBAPIException,  # a failed connect from the pool (e.g. "shutting down")
     OSError,
     PoolTimeoutError,
     asyncpg.PostgresError,
