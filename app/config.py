@@ -46,6 +46,7 @@ class Settings(BaseSettings):
     read_balancing: ReadBalancing = "round_robin"
     replica_weights: str = ""
     primary_breaker_cooldown_seconds: float = Field(1.0, gt=0)
+    token_wait_seconds: float = Field(1.0, ge=0, le=30)
 
     jwt_secret: SecretStr | None = None
     jwt_public_key: str | None = None

@@ -13,6 +13,8 @@ from fastapi.testclient import TestClient
 
 from app.config import Settings
 from app.localcluster import Cluster
+from app.main import create_app
+from tests.conftest import make_settings
 from tests.support import bearer, wait_replicated
 
 MAC = {"category": "mac", "name": "iMac", "price": 1299,
@@ -101,3 +103,20 @@ def test_multi_host_database_url_finds_the_writer(clean_db: Cluster, settings: S
         created = client.post("/api/products", json=MAC, headers=bearer(settings, "products:write"))
         assert created.status_code == 201, created.text
         assert client.get("/health").json()["database"]["primary"]["status"] == "up"
+
+
+def test_a_token_the_replica_has_replayed_is_served_there_before_the_monitor_knows(
+    clean_db: Cluster, settings: Settings
+) -> None:
+    """The monitor checks replay positions once an interval; in between, a token read asks
+    the freshest replica live instead of sending every read-your-writes read to the primary."""
+    slow_monitor = make_settings(clean_db, replica_check_interval_seconds=3600)
+    with TestClient(create_app(slow_monitor)) as client:
+        created = client.post("/api/products", json=MAC, headers=bearer(settings, "products:write"))
+        token = created.headers["X-Consistency-Token"]
+        wait_replicated(clean_db)
+        read = client.get(
+            f"/api/products/{created.json()['id']}", headers={"X-Consistency-Token": token}
+        )
+        assert read.status_code == 200
+        assert read.headers["X-Served-By"] == "replica:replica1"

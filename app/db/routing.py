@@ -15,7 +15,9 @@ rotation at once and the read moves, once, to another qualified replica or the p
 
 from __future__ import annotations
 
+import asyncio
 import logging
+import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -27,8 +29,8 @@ from sqlalchemy.pool import Pool, PoolProxiedConnection
 from sqlalchemy.util import greenlet_spawn
 from starlette.requests import Request
 
+from app.db.breaker import BreakerState
 from app.db.database import Database
-from app.db.lsn import format_lsn
 from app.db.replicas import ReplicaHealth
 from app.errors import (
     NO_SUITABLE_HOST,
@@ -39,7 +41,9 @@ from app.errors import (
 
 log = logging.getLogger("trackr.routing")
 
+# asyncpg sends a pg_lsn parameter as an integer (its codec), never as "0/16B3748" text.
 CAUGHT_UP = "SELECT pg_last_wal_replay_lsn() >= $1::pg_lsn"
+TOKEN_POLL_SECONDS = 0.02
 FAILOVER_ERRORS = (
     DBAPIError,
     EmulatedDBAPIException,  # a failed connect from the pool (e.g. "shutting down")
@@ -124,19 +128,41 @@ class ReadSession:
         if self._replica_name is None and self._min_lsn is not None:
             # With no candidate, `choose` has already counted why the primary serves.
             candidate = pool.freshest()
-            if candidate is not None and not await self._has_replayed(candidate, self._min_lsn):
+            # With the primary known to be failing, a short wait for the replica to replay
+            # the token beats a 503.
+            patience = 0.0 if pool.breaker.state is BreakerState.CLOSED else self._token_wait
+            if candidate is not None and not await self._has_replayed(
+                candidate, self._min_lsn, patience
+            ):
                 pool.token_fallback()
         self._serve_from(pool.replicas.get(self._replica_name or ""))
 
-    async def _has_replayed(self, candidate: ReplicaHealth, min_lsn: int) -> bool:
+    @property
+    def _token_wait(self) -> float:
+        return self._database.pool.settings.token_wait_seconds
+
+    async def _has_replayed(
+        self, candidate: ReplicaHealth, min_lsn: int, patience: float = 0.0
+    ) -> bool:
+        """Whether `candidate` has replayed `min_lsn`, waiting up to `patience` seconds.
+
+        A synchronous standby has the WAL of every acknowledged commit and replays it within
+        milliseconds: worth waiting for while the primary cannot serve (a failover).
+        """
         pool = self._database.pool
         self._replica_name = candidate.name
-        try:
-            reached = bool(await self._attempt(CAUGHT_UP, (format_lsn(min_lsn),), "fetchval"))
-        except FAILOVER_ERRORS as exc:
-            if is_transient_db_error(exc):
-                pool.mark_down(candidate.name, exc.__class__.__name__)
-            reached = False
+        deadline = time.monotonic() + patience
+        while True:
+            try:
+                reached = bool(await self._attempt(CAUGHT_UP, (min_lsn,), "fetchval"))
+            except FAILOVER_ERRORS as exc:
+                if is_transient_db_error(exc):
+                    pool.mark_down(candidate.name, exc.__class__.__name__)
+                reached = False
+                break
+            if reached or time.monotonic() >= deadline:
+                break
+            await asyncio.sleep(TOKEN_POLL_SECONDS)
         pool.record_live_token_check(candidate, min_lsn, reached)
         if not reached:
             self._replica_name = None
@@ -158,7 +184,7 @@ class ReadSession:
             try:
                 return await self._attempt(sql, args, method)
             except FAILOVER_ERRORS as exc:
-                if not is_transient_db_error(exc) or not self._fail_over(exc):
+                if not is_transient_db_error(exc) or not await self._fail_over(exc):
                     raise
 
     async def _attempt(self, sql: str, args: tuple[Any, ...], method: str) -> Any:
@@ -182,7 +208,7 @@ class ReadSession:
         self._replica_name = replica.name if replica else None
         self._request.state.served_by = f"replica:{replica.name}" if replica else "primary"
 
-    def _fail_over(self, exc: BaseException) -> bool:
+    async def _fail_over(self, exc: BaseException) -> bool:
         """After a connection-level failure: say whether (and where) to retry the read."""
         pool = self._database.pool
         if not self._retried_same and not is_connect_failure(exc):
@@ -194,7 +220,15 @@ class ReadSession:
         self._moved = True
         pool.record_retry()
         failed = self._replica_name
-        if failed is None:  # the primary: one fresh connection, if its breaker allows
+        if failed is None:
+            # The primary: a token read waits for a replica to replay it; any other read
+            # gets one fresh connection, if the primary's breaker allows.
+            candidate = pool.freshest() if self._min_lsn is not None else None
+            if candidate is not None and await self._has_replayed(
+                candidate, self._min_lsn or 0, self._token_wait
+            ):
+                self._serve_from(candidate)
+                return True
             self._serve_from(None)
             return True
         pool.mark_down(failed, exc.__class__.__name__)
