@@ -4,16 +4,17 @@ PYTHON ?= python3
 UV := $(PYTHON) -m uv
 PORT ?= 8000
 REPLICAS ?= 1
+NODES ?= 2
 PYTEST_ARGS ?=
 
-.PHONY: help setup run test lint format pytest failover-report monitor-screenshot bench bench-scale cluster-up cluster-down cluster-status clean
+.PHONY: help setup run test lint format pytest failover-report monitor-screenshot bench bench-scale cluster-up cluster-down cluster-status ha-deps cluster-ha clean
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-16s %s\n", $$1, $$2}'
 
-setup: ## Create .venv from uv.lock (bootstraps uv with pip when missing)
+setup: ## Create .venv from uv.lock, Patroni included (bootstraps uv with pip when missing)
 	@$(UV) --version >/dev/null 2>&1 || $(PYTHON) -m pip install --quiet --disable-pip-version-check uv
-	@$(UV) sync --frozen --quiet
+	@$(UV) sync --frozen --extra ha --quiet
 
 run: setup ## Start the local cluster, migrate, seed, print a dev token and serve on PORT
 	@$(UV) run --frozen trackr dev --replicas $(REPLICAS) --port $(PORT)
@@ -47,6 +48,14 @@ monitor-screenshot: setup ## Three local backends, one stopped, one drifted: doc
 cluster-up: setup ## Start the local cluster only
 	@$(UV) run --frozen trackr cluster up --replicas $(REPLICAS)
 
+ha-deps: ## Install Debian's etcd-server for the HA cluster when it is missing
+	@command -v etcd >/dev/null 2>&1 || { \
+	  echo "etcd is missing: installing Debian's etcd-server (needs root)"; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq etcd-server; }
+
+cluster-ha: setup ha-deps ## etcd + Patroni nodes with automatic failover in .data/ha (NODES=2|3)
+	@$(UV) run --frozen trackr cluster up --ha --nodes $(NODES) --dir .data/ha
+
 cluster-down: setup ## Stop the local cluster
 	@$(UV) run --frozen trackr cluster down
 
@@ -55,4 +64,5 @@ cluster-status: setup ## Show the local cluster's nodes
 
 clean: ## Stop the cluster and delete local data
 	-@$(UV) run --frozen trackr cluster down 2>/dev/null
+	-@$(UV) run --frozen trackr cluster down --dir .data/ha 2>/dev/null
 	rm -rf .data .pytest_cache .mypy_cache .ruff_cache

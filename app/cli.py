@@ -35,9 +35,21 @@ ClusterDir = Annotated[
 
 
 def _cluster(directory: Path):  # type: ignore[no-untyped-def]
+    """The cluster kept in `directory`: an HA one if `up --ha` made it, else the plain one."""
     from app.localcluster import Cluster
+    from app.localcluster.ha import HaCluster
 
-    return Cluster(directory)
+    ha = HaCluster(directory)
+    return ha if ha.exists else Cluster(directory)
+
+
+def _ha_cluster(directory: Path):  # type: ignore[no-untyped-def]
+    from app.localcluster.ha import HaCluster
+
+    cluster = HaCluster(directory)
+    if not cluster.exists:
+        raise _fail(f"no HA cluster at {directory}; run `trackr cluster up --ha` first")
+    return cluster
 
 
 def _fail(message: str) -> typer.Exit:
@@ -45,41 +57,54 @@ def _fail(message: str) -> typer.Exit:
     return typer.Exit(1)
 
 
+def _cluster_errors() -> tuple[type[Exception], ...]:
+    from app.localcluster import ClusterError
+    from app.localcluster.binaries import BinariesNotFoundError
+    from app.localcluster.etcd import EtcdNotFoundError
+
+    return ClusterError, BinariesNotFoundError, EtcdNotFoundError, RuntimeError
+
+
 @cluster_app.command("up")
 def cluster_up(
     replicas: Annotated[int, typer.Option(min=0, max=8, help="Streaming replicas")] = 1,
     directory: ClusterDir = Path(".data/cluster"),
+    ha: Annotated[
+        bool, typer.Option("--ha", help="etcd + Patroni nodes with automatic failover")
+    ] = False,
+    nodes: Annotated[int, typer.Option(min=2, max=3, help="Patroni nodes (with --ha)")] = 2,
 ) -> None:
     """Start (creating if needed) a primary and N streaming replicas on free loopback ports."""
-    from app.localcluster import ClusterError
-    from app.localcluster.binaries import BinariesNotFoundError
+    from app.localcluster.ha import HaCluster
 
-    cluster = _cluster(directory)
+    cluster = HaCluster(directory) if ha else _cluster(directory)
     try:
         typer.echo(f"PostgreSQL: {cluster.describe_binaries()}")
-        cluster.up(replicas)
-    except (ClusterError, BinariesNotFoundError, RuntimeError) as exc:
+        if isinstance(cluster, HaCluster):
+            cluster.up(nodes)
+        else:
+            cluster.up(replicas)
+        lines = cluster.status_lines()
+    except _cluster_errors() as exc:
         raise _fail(str(exc)) from exc
-    for row in cluster.status():
-        typer.echo(row.line())
+    for line in lines:
+        typer.echo(line)
 
 
 @cluster_app.command("status")
 def cluster_status(directory: ClusterDir = Path(".data/cluster")) -> None:
-    """Each node's role, port, state and replay lag."""
-    from app.localcluster import ClusterError
-
+    """Each node's role, port, state and replay lag (and timeline, on an HA cluster)."""
     try:
-        rows = _cluster(directory).status()
-    except ClusterError as exc:
+        lines = _cluster(directory).status_lines()
+    except _cluster_errors() as exc:
         raise _fail(str(exc)) from exc
-    for row in rows:
-        typer.echo(row.line())
+    for line in lines:
+        typer.echo(line)
 
 
 @cluster_app.command("down")
 def cluster_down(directory: ClusterDir = Path(".data/cluster")) -> None:
-    """Stop every node cleanly (pg_ctl stop -m fast); data is kept."""
+    """Stop every node cleanly (replicas first); data is kept."""
     _cluster(directory).down()
     typer.echo("cluster stopped")
 
@@ -87,14 +112,50 @@ def cluster_down(directory: ClusterDir = Path(".data/cluster")) -> None:
 @cluster_app.command("env")
 def cluster_env(directory: ClusterDir = Path(".data/cluster")) -> None:
     """Print DATABASE_URL and DATABASE_REPLICA_URLS for the shell: export $(trackr cluster env)."""
-    from app.localcluster import ClusterError
-
     try:
         env = _cluster(directory).env()
-    except ClusterError as exc:
+    except _cluster_errors() as exc:
         raise _fail(str(exc)) from exc
     for key, value in env.items():
         typer.echo(f"{key}={value}")
+
+
+@cluster_app.command("switchover")
+def cluster_switchover(
+    directory: ClusterDir = Path(".data/cluster"),
+    candidate: Annotated[
+        str | None, typer.Option(help="Node to promote (default: a streaming sync standby)")
+    ] = None,
+) -> None:
+    """HA cluster: hand leadership to a replica through Patroni's REST API, cleanly."""
+    cluster = _ha_cluster(directory)
+    try:
+        old = cluster.leader()
+        new = cluster.switchover(candidate)
+    except _cluster_errors() as exc:
+        raise _fail(str(exc)) from exc
+    typer.echo(f"switched over: {old.name if old else '?'} -> {new.name}")
+
+
+@cluster_app.command("kill-leader")
+def cluster_kill_leader(
+    directory: ClusterDir = Path(".data/cluster"),
+    wait: Annotated[bool, typer.Option(help="Wait until Patroni promotes a new leader")] = True,
+) -> None:
+    """HA cluster drill: SIGKILL the leader's Patroni, postmaster and children at once."""
+    import time
+
+    cluster = _ha_cluster(directory)
+    try:
+        started = time.monotonic()
+        old, pids = cluster.kill_leader()
+        typer.echo(f"killed {old.name} (pids {' '.join(map(str, pids))})")
+        if wait:
+            new = cluster.wait_for_leader(90, not_named=old.name)
+            typer.echo(f"new leader: {new.name} after {time.monotonic() - started:.1f}s")
+    except _cluster_errors() as exc:
+        raise _fail(str(exc)) from exc
+    typer.echo(f"`trackr cluster up --ha --dir {directory}` brings {old.name} back (pg_rewind)")
 
 
 def _alembic_config(database_url: str | None = None):  # type: ignore[no-untyped-def]

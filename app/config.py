@@ -45,7 +45,7 @@ class Settings(BaseSettings):
     replica_read_timeout_seconds: float = Field(2.0, gt=0)
     read_balancing: ReadBalancing = "round_robin"
     replica_weights: str = ""
-    primary_breaker_cooldown_seconds: float = Field(1.0, gt=0)
+    primary_breaker_cooldown_seconds: float = Field(0.5, gt=0)
     token_wait_seconds: float = Field(1.0, ge=0, le=30)
 
     jwt_secret: SecretStr | None = None

@@ -286,6 +286,9 @@ class Cluster:
                 rows.append(NodeStatus(replica.name, "replica", replica.port, "unreachable", None))
         return rows
 
+    def status_lines(self) -> list[str]:
+        return [row.line() for row in self.status()]
+
     def urls(self, database: str = APP_DB) -> tuple[str, list[str]]:
         """The app's DATABASE_URL and its `name=url` replica entries (for `database`)."""
         state = self._require()

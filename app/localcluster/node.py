@@ -11,6 +11,7 @@ from pathlib import Path
 
 from app.localcluster.binaries import PgBinaries
 from app.localcluster.osuser import RunAs
+from app.localcluster.processes import process_tree
 
 SUPERUSER = "postgres"
 
@@ -94,21 +95,7 @@ class Node:
     def process_ids(self) -> list[int]:
         """The postmaster and every process it started (backends, walreceiver, …)."""
         root = self.postmaster_pid()
-        if root is None:
-            return []
-        children: dict[int, list[int]] = {}
-        for stat in Path("/proc").glob("[0-9]*/stat"):
-            try:
-                fields = stat.read_text().rsplit(")", 1)[1].split()
-            except OSError:
-                continue  # the process exited meanwhile
-            children.setdefault(int(fields[1]), []).append(int(stat.parent.name))
-        found, queue = [], [root]
-        while queue:
-            pid = queue.pop()
-            found.append(pid)
-            queue.extend(children.get(pid, []))
-        return found
+        return [] if root is None else process_tree(root)
 
     def freeze(self) -> None:
         """Hang the node (SIGSTOP to all its processes): connections stay open, nothing answers."""

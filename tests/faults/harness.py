@@ -13,6 +13,7 @@ import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any, Generic, TypeVar
 
 import httpx
 
@@ -27,6 +28,7 @@ SECRET = "fault-tests-" + "s" * 40
 TRACKR = str(Path(sys.executable).parent / "trackr")
 ROOT = Path(__file__).resolve().parents[2]
 MAX_REQUESTS_PER_CLIENT = 5000  # a hard bound on top of the duration
+ClusterT = TypeVar("ClusterT")
 
 
 @dataclass
@@ -110,19 +112,34 @@ class ApiServer(TrackrProcess):
 
 
 @dataclass
-class Stage:
-    cluster: Cluster
+class Stage(Generic[ClusterT]):
+    """A served, seeded cluster: what the load drives and what the scenarios break."""
+
+    cluster: ClusterT
     server: ApiServer
     write_token: str
     seeded_ids: list[int]
     heartbeat_id: int
 
 
-def prepare(base: Path, server_env: dict[str, str] | None = None) -> Stage:
+def prepare(base: Path, server_env: dict[str, str] | None = None) -> Stage[Cluster]:
     """A fresh cluster (primary + 1 replica), migrated and seeded, and a server on it."""
     cluster = Cluster(base)
     cluster.up(replicas=1)
-    env = cluster.env()
+    env = {**cluster.env(), "DATABASE_URL": cluster.writer_url()}
+    log = base.parent / f"{base.name}-server.log"
+    sql = lambda q: cluster.primary().sql(q, dbname="trackr")  # noqa: E731
+    return serve_cluster(cluster, env, log, sql, server_env)
+
+
+def serve_cluster(
+    cluster: ClusterT,
+    env: dict[str, str],
+    log_path: Path,
+    sql_on_writer: Callable[[str], str],
+    server_env: dict[str, str] | None = None,
+) -> Stage[ClusterT]:
+    """Migrate and seed the cluster `env` points at, and start `trackr serve` on it."""
     subprocess.run(
         [TRACKR, "db", "upgrade"],
         env={**os.environ, **env},
@@ -134,14 +151,13 @@ def prepare(base: Path, server_env: dict[str, str] | None = None) -> Stage:
     settings = Settings(app_env="test", jwt_secret=SECRET)
     token = create_token(settings, ["products:write"], 3600, "fault-tests")
     server = ApiServer(
-        log_path=base.parent / f"{base.name}-server.log",
+        log_path=log_path,
         env={
             "APP_ENV": "test",
             "JWT_SECRET": SECRET,
             "LOG_LEVEL": "WARNING",
             "LOG_FORMAT": "json",
-            "DATABASE_URL": cluster.writer_url(),
-            "DATABASE_REPLICA_URLS": env["DATABASE_REPLICA_URLS"],
+            **env,
             **(server_env or {}),
         },
     )
@@ -158,10 +174,7 @@ def prepare(base: Path, server_env: dict[str, str] | None = None) -> Stage:
         timeout=5,
     ).json()
     ids = [
-        int(x)
-        for x in cluster.primary()
-        .sql("SELECT string_agg(id::text, ',') FROM products", dbname="trackr")
-        .split(",")
+        int(x) for x in sql_on_writer("SELECT string_agg(id::text, ',') FROM products").split(",")
     ]
     return Stage(cluster, server, token, ids, heartbeat["id"])
 
@@ -202,7 +215,7 @@ async def _request(
 
 
 async def _client_loop(
-    stage: Stage,
+    stage: Stage[Any],
     load: Load,
     client: httpx.AsyncClient,
     t0: float,
@@ -249,7 +262,7 @@ async def _client_loop(
 
 
 async def _heartbeat(
-    stage: Stage, load: Load, client: httpx.AsyncClient, t0: float, until: float
+    stage: Stage[Any], load: Load, client: httpx.AsyncClient, t0: float, until: float
 ) -> None:
     """Writes the clock into a product; reads it back without a token to measure staleness."""
     auth = {"Authorization": f"Bearer {stage.write_token}"}
@@ -278,7 +291,7 @@ FaultScript = Callable[[Load, float], Awaitable[None]]
 
 
 async def run_load(
-    stage: Stage,
+    stage: Stage[Any],
     duration: float,
     script: FaultScript,
     clients: int = 16,
@@ -308,7 +321,7 @@ async def sleep_until(t0: float, at: float) -> None:
     await asyncio.sleep(max(0.0, t0 + at - time.monotonic()))
 
 
-def missing_acknowledged(stage: Stage, load: Load, node_sql: Callable[[str], str]) -> list[int]:
+def missing_acknowledged(load: Load, node_sql: Callable[[str], str]) -> list[int]:
     """Every id a 2xx write returned, checked on the current writer."""
     if not load.acknowledged_ids:
         return []

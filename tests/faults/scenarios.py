@@ -12,6 +12,7 @@ from pathlib import Path
 
 import httpx
 
+from app.localcluster import Cluster
 from app.localcluster.node import Node
 from tests.faults.harness import (
     Load,
@@ -79,7 +80,7 @@ def summarize(
     title: str,
     duration: float,
     load: Load,
-    stage: Stage,
+    stage: Stage[Cluster],
     window: tuple[float, float],
     sql_on_writer: Callable[[str], str],
 ) -> Result:
@@ -112,7 +113,7 @@ def summarize(
     if staleness:
         result.max_replica_staleness = round(max(staleness), 2)
     result.acknowledged_writes = len(load.acknowledged_ids)
-    result.missing_acknowledged = missing_acknowledged(stage, load, sql_on_writer)
+    result.missing_acknowledged = missing_acknowledged(load, sql_on_writer)
     return result
 
 
@@ -129,12 +130,12 @@ class Fault:
     fault: float
     recovery: float
     duration: float
-    break_it: Callable[[Stage], object]
-    repair_it: Callable[[Stage], object]
+    break_it: Callable[[Stage[Cluster]], object]
+    repair_it: Callable[[Stage[Cluster]], object]
     detected: Callable[[Load, float], float | None]
     recovered: Callable[[Load, float], float | None]
     note: str
-    writer: Callable[[Stage], Callable[[str], str]] = lambda stage: (
+    writer: Callable[[Stage[Cluster]], Callable[[str], str]] = lambda stage: (
         lambda q: stage.cluster.primary().sql(q, dbname="trackr")
     )
     server_env: dict[str, str] = field(default_factory=dict)
@@ -176,7 +177,7 @@ def _reads_back_on_replica(load: Load, after: float) -> float | None:
     return _first(load.of("read"), after, on_replica)
 
 
-def _replica(stage: Stage) -> Node:
+def _replica(stage: Stage[Cluster]) -> Node:
     return stage.cluster.replicas()[0]
 
 

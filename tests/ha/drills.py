@@ -1,0 +1,172 @@
+"""Patroni drills under load through trackr's HTTP API, and the figures that describe them.
+
+Shared by tests/ha and `make failover-report`. The load is tests/faults' bounded 80/20
+mixed load; what is new here is timing Patroni's promotion from the database side.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import itertools
+import time
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import asyncpg
+import httpx
+
+from app.localcluster.ha import HaCluster, Member
+from tests.faults.harness import Load, Stage, mark, missing_acknowledged, serve_cluster
+from tests.faults.harness import run_load as drive
+
+HaStage = Stage[HaCluster]
+FAULT_AT = 3.0  # seconds of steady load before the drill
+
+
+@dataclass
+class DrillResult:
+    name: str
+    old_leader: str
+    new_leader: str | None = None
+    requests: Counter[str] = field(default_factory=Counter)
+    failures: dict[str, Counter[str]] = field(default_factory=dict)
+    promotion_seconds: float | None = None  # drill start -> new leader accepts writes
+    first_write_after_promotion: float | None = None  # promotion -> first 2xx write answered
+    write_gap_seconds: float | None = None  # longest stretch with no 2xx write answered
+    slowest_failed_write_ms: float | None = None
+    failed_writes_after_recovery: int = 0
+    acknowledged_writes: int = 0
+    missing_acknowledged: list[int] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+
+    def failed(self, kind: str) -> int:
+        return sum(self.failures.get(kind, Counter()).values())
+
+
+def serve(cluster: HaCluster, log_path: Path, server_env: dict[str, str]) -> HaStage:
+    """trackr on the HA cluster: multi-host writer URL, every node listed as a replica."""
+
+    def sql(query: str) -> str:
+        return leader_sql(cluster, query)
+
+    return serve_cluster(cluster, cluster.env(), log_path, sql, server_env)
+
+
+def leader_sql(cluster: HaCluster, query: str) -> str:
+    leader = cluster.wait_for_leader(60)
+    return cluster.node(leader.name).postgres.sql(query, dbname="trackr")
+
+
+async def _watch_promotion(
+    dsns: dict[str, str], t0: float, until: float, found: dict[str, float]
+) -> None:
+    """Poll each candidate's pg_is_in_recovery() every 20 ms; note when one accepts writes."""
+
+    async def watch(name: str, dsn: str) -> None:
+        connection: asyncpg.Connection | None = None
+        while time.monotonic() < until and not found:
+            try:
+                if connection is None:
+                    connection = await asyncpg.connect(dsn, timeout=1)
+                if not await connection.fetchval("SELECT pg_is_in_recovery()", timeout=1):
+                    found.setdefault(name, time.monotonic() - t0)
+                    break
+            except (OSError, asyncpg.PostgresError, TimeoutError):
+                if connection is not None:
+                    connection.terminate()
+                connection = None
+            await asyncio.sleep(0.02)
+        if connection is not None:
+            with contextlib.suppress(Exception):
+                await connection.close(timeout=1)
+
+    await asyncio.gather(*(watch(name, dsn) for name, dsn in dsns.items()))
+
+
+def _candidate_dsns(cluster: HaCluster, leader: Member) -> dict[str, str]:
+    _, replicas = cluster.urls()
+    entries = dict(entry.split("=", 1) for entry in replicas)
+    return {name: dsn for name, dsn in entries.items() if name != leader.name}
+
+
+def run_drill(
+    stage: HaStage,
+    name: str,
+    action: Callable[[HaCluster], object],
+    duration: float,
+) -> DrillResult:
+    """Steady load; at FAULT_AT run `action` (a switchover, a kill); time the promotion."""
+    cluster = stage.cluster
+    leader = cluster.wait_healthy(len(cluster.nodes), 90)
+    old = next(m for m in leader if m.is_leader)
+    candidates = _candidate_dsns(cluster, old)
+    promoted: dict[str, float] = {}
+
+    async def script(load: Load, t0: float) -> None:
+        await asyncio.sleep(max(0.0, t0 + FAULT_AT - time.monotonic()))
+        mark(load, t0, "fault")
+        watcher = asyncio.ensure_future(_watch_promotion(candidates, t0, t0 + duration, promoted))
+        await asyncio.to_thread(action, cluster)
+        await watcher
+
+    load = asyncio.run(drive(stage, duration, script))
+    result = summarize(name, old.name, load, promoted)
+    result.missing_acknowledged = missing_acknowledged(load, lambda q: leader_sql(cluster, q))
+    return result
+
+
+def summarize(name: str, old: str, load: Load, promoted: dict[str, float]) -> DrillResult:
+    result = DrillResult(name, old)
+    for sample in load.samples:
+        result.requests[sample.kind] += 1
+        if not sample.ok:
+            reason = str(sample.status) if sample.status is not None else (sample.error or "?")
+            result.failures.setdefault(sample.kind, Counter())[reason] += 1
+    result.acknowledged_writes = len(load.acknowledged_ids)
+    fault = load.marks["fault"]
+    if promoted:
+        result.new_leader, promotion = next(iter(promoted.items()))
+        result.promotion_seconds = round(promotion - fault, 2)
+        answered_ok = sorted(
+            s.started + s.latency for s in load.of("write") if s.ok and s.started >= fault
+        )
+        after = [t for t in answered_ok if t >= promotion]
+        if after:
+            result.first_write_after_promotion = round(after[0] - promotion, 2)
+            recovered = after[0]
+            result.failed_writes_after_recovery = sum(
+                1 for s in load.of("write") if not s.ok and s.started >= recovered
+            )
+    oks = sorted(s.started + s.latency for s in load.of("write") if s.ok)
+    gaps = [b - a for a, b in itertools.pairwise(oks)]
+    result.write_gap_seconds = round(max(gaps), 2) if gaps else None
+    failed_writes = [s for s in load.of("write") if not s.ok]
+    if failed_writes:
+        result.slowest_failed_write_ms = round(max(s.latency for s in failed_writes) * 1000, 1)
+    return result
+
+
+def switchover(cluster: HaCluster) -> None:
+    cluster.switchover()
+
+
+def kill_leader(cluster: HaCluster) -> None:
+    cluster.kill_leader()
+
+
+def wait_served_by(stage: HaStage, node: str, timeout: float = 30) -> bool:
+    """Whether reads come from `node` within `timeout` s (a rejoined node back in rotation)."""
+    deadline = time.monotonic() + timeout
+    ids = stage.seeded_ids
+    with httpx.Client(base_url=stage.server.base_url, timeout=5) as client:
+        n = 0
+        while time.monotonic() < deadline:
+            response = client.get(f"/api/products/{ids[n % len(ids)]}")
+            if response.headers.get("X-Served-By") == f"replica:{node}":
+                return True
+            n += 1
+            time.sleep(0.05)
+    return False
