@@ -7,7 +7,7 @@ REPLICAS ?= 1
 NODES ?= 2
 PYTEST_ARGS ?=
 
-.PHONY: help setup run test lint format pytest failover-report monitor-screenshot bench bench-scale cluster-up cluster-down cluster-status ha-deps cluster-ha clean
+.PHONY: help setup run test lint format pytest failover-report ha-report monitor-screenshot bench bench-scale cluster-up cluster-down cluster-status ha-deps cluster-ha clean
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-16s %s\n", $$1, $$2}'
@@ -28,7 +28,7 @@ format: setup ## Apply ruff fixes and formatting
 	@$(UV) run --frozen ruff check --fix .
 	@$(UV) run --frozen ruff format .
 
-pytest: setup ## Only the tests
+pytest: setup ha-deps ## Only the tests
 	@$(UV) run --frozen pytest $(PYTEST_ARGS)
 
 test: lint pytest ## Lint, type-check and run every test (real primary + replica)
@@ -42,16 +42,24 @@ bench-scale: setup ## p99 of lists and deep pages at 100k vs 1M rows, side by si
 failover-report: setup ## Break real processes under load; write docs/failover.md
 	@$(UV) run --frozen python -m tests.faults.report
 
+ha-report: setup ha-deps ## Patroni drills under load (switchover, killed leader, lost standby): docs/failover.md
+	@$(UV) run --frozen python -m tests.ha.report
+
 monitor-screenshot: setup ## Three local backends, one stopped, one drifted: docs/images/monitor-dashboard.png
 	@$(UV) run --frozen python -m tests.monitor.screenshot
 
 cluster-up: setup ## Start the local cluster only
 	@$(UV) run --frozen trackr cluster up --replicas $(REPLICAS)
 
-ha-deps: ## Install Debian's etcd-server for the HA cluster when it is missing
+ha-deps: ## Install Debian's etcd-server for the HA cluster when it is missing (as root)
 	@command -v etcd >/dev/null 2>&1 || { \
-	  echo "etcd is missing: installing Debian's etcd-server (needs root)"; \
-	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq etcd-server; }
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+	    echo "etcd is missing: installing Debian's etcd-server"; \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq etcd-server; \
+	  else \
+	    echo "etcd is missing and cannot be installed here (not root): install etcd-server" \
+	         "for the HA cluster; the HA tests are skipped without it"; \
+	  fi; }
 
 cluster-ha: setup ha-deps ## etcd + Patroni nodes with automatic failover in .data/ha (NODES=2|3)
 	@$(UV) run --frozen trackr cluster up --ha --nodes $(NODES) --dir .data/ha

@@ -31,6 +31,7 @@ class Settings(BaseSettings):
 
     database_url: str = "postgresql://trackr@127.0.0.1:5432/trackr"
     database_replica_urls: str = ""
+    patroni_urls: str = ""
     db_pool_size: int = Field(20, ge=1)
     db_max_overflow: int = Field(0, ge=0)
     db_pool_recycle_seconds: int = Field(1800, ge=1)
@@ -46,7 +47,7 @@ class Settings(BaseSettings):
     read_balancing: ReadBalancing = "round_robin"
     replica_weights: str = ""
     primary_breaker_cooldown_seconds: float = Field(0.5, gt=0)
-    token_wait_seconds: float = Field(1.0, ge=0, le=30)
+    failover_read_wait_seconds: float = Field(2.0, ge=0, le=30)
 
     jwt_secret: SecretStr | None = None
     jwt_public_key: str | None = None
@@ -86,6 +87,14 @@ class Settings(BaseSettings):
         parse_replica_urls(value)
         return value
 
+    @field_validator("patroni_urls")
+    @classmethod
+    def _patroni_urls(cls, value: str) -> str:
+        for url in parse_list(value):
+            if not url.startswith(("http://", "https://")):
+                raise ValueError(f"PATRONI_URLS entry {url!r} must be an http(s):// URL")
+        return value
+
     @field_validator("replica_weights")
     @classmethod
     def _weights(cls, value: str) -> str:
@@ -97,8 +106,16 @@ class Settings(BaseSettings):
         return parse_replica_urls(self.database_replica_urls)
 
     @property
+    def patroni_url_list(self) -> list[str]:
+        return parse_list(self.patroni_urls)
+
+    @property
     def weights(self) -> dict[str, int]:
         return parse_weights(self.replica_weights)
+
+
+def parse_list(raw: str) -> list[str]:
+    return [part.strip() for part in raw.split(",") if part.strip()]
 
 
 def parse_weights(raw: str) -> dict[str, int]:

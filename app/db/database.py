@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from app.config import Settings
-from app.db.engines import Engines, build_engines
+from app.db.engines import Engines, build_engines, replica_engine
 from app.db.replicas import ReplicaPool
 
 
@@ -16,7 +16,14 @@ class Database:
 
     @classmethod
     def from_settings(cls, settings: Settings) -> Database:
-        return cls(engines=build_engines(settings), pool=ReplicaPool.from_settings(settings))
+        pool = ReplicaPool.from_settings(settings)
+        engines = build_engines(settings, {r.name: r.dsn for r in pool.replicas.values()})
+
+        def add_engine(name: str, dsn: str) -> None:  # a replica Patroni reported
+            engines.replicas.setdefault(name, replica_engine(dsn, settings))
+
+        pool.on_new_replica = add_engine
+        return cls(engines=engines, pool=pool)
 
     async def start(self) -> None:
         await self.pool.start()

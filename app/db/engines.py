@@ -106,18 +106,16 @@ def _app_engine(
     )
 
 
-def build_engines(settings: Settings) -> Engines:
+def replica_engine(url: str, settings: Settings) -> AsyncEngine:
+    # Replica reads skip the ping round trip: a read on a dropped connection is retried.
+    return _app_engine(
+        url, settings, settings.replica_read_timeout_seconds, isolation_level="AUTOCOMMIT"
+    )
+
+
+def build_engines(settings: Settings, replicas: dict[str, str]) -> Engines:
     return Engines(
         # Writes cannot be retried blindly, so a dead pooled connection is caught before use.
         primary=_app_engine(settings.database_url, settings, None, pool_pre_ping=True),
-        # Replica reads skip the ping round trip: a read on a dropped connection is retried.
-        replicas={
-            r.name: _app_engine(
-                r.url,
-                settings,
-                settings.replica_read_timeout_seconds,
-                isolation_level="AUTOCOMMIT",
-            )
-            for r in settings.replicas
-        },
+        replicas={name: replica_engine(url, settings) for name, url in replicas.items()},
     )

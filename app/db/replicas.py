@@ -15,6 +15,7 @@ import itertools
 import logging
 import time
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
@@ -22,8 +23,16 @@ import asyncpg
 
 from app import metrics
 from app.config import READ_BALANCING_MODES, ReadBalancing, Settings
-from app.db.breaker import CircuitBreaker
+from app.db.breaker import BreakerState, CircuitBreaker
 from app.db.lsn import parse_lsn
+from app.db.patroni import (
+    REPLICA_ROLES,
+    STILL_A_REPLICA,
+    PatroniClient,
+    PatroniCluster,
+    PatroniMember,
+    member_dsn,
+)
 from app.db.urls import normalize_dsn
 from app.db.walclock import WalClock
 
@@ -36,6 +45,7 @@ SELECT pg_is_in_recovery(),
        pg_last_wal_receive_lsn()::text,
        extract(epoch FROM now() - pg_last_xact_replay_timestamp())::float8
 """
+RECOVERY_PROBE_SECONDS = 0.1
 OVERRIDES = "SELECT read_balancing, drained FROM routing_overrides WHERE id = 1"
 
 
@@ -83,6 +93,8 @@ class ReplicaHealth(NodeHealth):
     seen_bad: bool = False
     reads_routed: int = 0
     failed_reads: int = 0
+    patroni_says: str | None = None  # why Patroni's view keeps it out, when it does
+    patroni_streamed: bool = True  # seen streaming since it last led or went missing
     _smooth_weight: int = field(default=0, repr=False)
 
     @property
@@ -94,6 +106,27 @@ class ReplicaHealth(NodeHealth):
         if self.drained:
             return "drained by an operator"
         return self.out_reason
+
+
+def patroni_verdict(member: PatroniMember | None, streamed: bool) -> tuple[str | None, bool]:
+    """Why Patroni's view keeps a replica out of the read set (None: it may serve), and
+    whether it has streamed since it was last the leader or missing.
+
+    A node enters once Patroni reports it streaming: a rewound or re-cloned old leader waits
+    until then. It stays while it is still a replica that is up but not streaming, which is
+    what a replica reports while its leader is gone: it remains the best place to read until
+    a new leader exists. Patroni names the leader a moment before it accepts writes, so the
+    leader is not pushed out here: our own check sees when it leaves recovery.
+    """
+    if member is None:
+        return "not a member of the Patroni cluster", False
+    if member.is_leader:
+        return None, False
+    if member.streams:
+        return None, True
+    if streamed and member.role in REPLICA_ROLES and member.state in STILL_A_REPLICA:
+        return None, True
+    return f"Patroni reports it as {member.role}, {member.state}", streamed
 
 
 class ReplicaPool:
@@ -113,14 +146,26 @@ class ReplicaPool:
         self._round_robin = itertools.count()
         self._wal_clock = WalClock()
         self._task: asyncio.Task[None] | None = None
+        self.patroni: PatroniClient | None = None
+        self.patroni_view: PatroniCluster | None = None
+        # Builds the engine for a replica discovered at run time (set by Database).
+        self.on_new_replica: Callable[[str, str], None] | None = None
 
     @classmethod
     def from_settings(cls, settings: Settings) -> ReplicaPool:
-        return cls(
+        patroni_urls = settings.patroni_url_list
+        if patroni_urls and settings.replicas:
+            log.info("PATRONI_URLS is set: replicas come from Patroni, not DATABASE_REPLICA_URLS")
+        pool = cls(
             settings,
             primary_dsn=normalize_dsn(settings.database_url),
-            replica_dsns={r.name: normalize_dsn(r.url) for r in settings.replicas},
+            replica_dsns={}
+            if patroni_urls
+            else {r.name: normalize_dsn(r.url) for r in settings.replicas},
         )
+        if patroni_urls:
+            pool.patroni = PatroniClient(patroni_urls, settings.replica_check_timeout_seconds)
+        return pool
 
     @property
     def read_balancing(self) -> ReadBalancing:
@@ -143,14 +188,28 @@ class ReplicaPool:
             self._task = None
         for node in (self.primary, *self.replicas.values()):
             await node.close()
+        if self.patroni is not None:
+            await self.patroni.aclose()
 
     async def _run(self) -> None:
         while True:
-            await asyncio.sleep(self.settings.replica_check_interval_seconds)
             try:
+                await self._until_next_round(self.settings.replica_check_interval_seconds)
                 await self.check_once()
             except Exception:  # the monitor must never die
                 log.exception("replica check round failed")
+
+    async def _until_next_round(self, seconds: float) -> None:
+        """Wait for the next round; meanwhile, while the primary is failing, probe it often.
+
+        Writes (and reads with no replica) resume as soon as a probe reaches a writer: a
+        failover's new leader is found within RECOVERY_PROBE_SECONDS, not a whole round.
+        """
+        deadline = time.monotonic() + seconds
+        while (left := deadline - time.monotonic()) > 0:
+            await asyncio.sleep(min(left, RECOVERY_PROBE_SECONDS))
+            if self.breaker.state is not BreakerState.CLOSED and time.monotonic() < deadline:
+                await self._check_primary()
 
     # -- checks ------------------------------------------------------------------------------
     async def _query(self, node: NodeHealth, sql: str) -> asyncpg.Record | None:
@@ -179,26 +238,48 @@ class ReplicaPool:
         return row
 
     async def check_once(self) -> None:
+        if self.patroni is not None:
+            await self._follow_patroni(self.patroni)
         await self._check_primary()
         await asyncio.gather(*(self._check_replica(r) for r in self.replicas.values()))
+        promoted = any(r.reachable and r.in_recovery is False for r in self.replicas.values())
+        if promoted and self.breaker.state is not BreakerState.CLOSED:
+            # A replica was just promoted: the writer may be back, don't wait a round.
+            await self._check_primary()
         metrics.observe_pool(self)
 
     async def _check_primary(self) -> None:
-        row = await self._query(self.primary, PRIMARY_CHECK)
+        row = await self._writer_row()
         if row is None:
             self.breaker.record_failure(self.primary.last_error or "unreachable")
             return
-        self.primary.in_recovery = bool(row[0])
-        if self.primary.in_recovery:
-            self.primary.wal_lsn = None
-            self.primary.last_error = "the node behind DATABASE_URL is in recovery (not a writer)"
-            self.breaker.record_failure(self.primary.last_error)
-            await self.primary.close()  # reconnect: target_session_attrs may find the writer
-            return
+        self.primary.in_recovery = False
         self.primary.wal_lsn = parse_lsn(row[1])
         self._wal_clock.record(time.monotonic(), self.primary.wal_lsn)
         self.breaker.record_success()
         await self._load_overrides()
+
+    async def _writer_row(self) -> asyncpg.Record | None:
+        """The primary check's row from a node that accepts writes, or None.
+
+        A connection opened before a failover may lead to a node that died or was demoted;
+        one fresh connection right away lets a multi-host URL find the new writer.
+        """
+        for _ in range(2):
+            had_connection = self.primary.conn is not None
+            row = await self._query(self.primary, PRIMARY_CHECK)
+            if row is not None and not row[0]:
+                return row
+            if row is not None:
+                self.primary.in_recovery = True
+                self.primary.wal_lsn = None
+                self.primary.last_error = (
+                    "the node behind DATABASE_URL is in recovery (not a writer)"
+                )
+                await self.primary.close()  # reconnect: target_session_attrs may find the writer
+            if not had_connection:
+                break
+        return None
 
     async def _load_overrides(self) -> None:
         """Operator overrides live on the primary so every process and API node follows them."""
@@ -230,7 +311,38 @@ class ReplicaPool:
                 )
                 replica.drained = should_drain
 
+    async def _follow_patroni(self, patroni: PatroniClient) -> None:
+        """Take the replica set from Patroni: streaming replicas in, every other member out.
+
+        A node that leaves keeps its entry (and engine), excluded, so a read in flight on it
+        never finds it gone; it returns when Patroni reports it streaming again. When no
+        REST endpoint answers, the last known set stays.
+        """
+        view = await patroni.cluster()
+        if view is None:
+            return
+        self.patroni_view = view
+        for member in view.members:
+            if member.streams and member.name not in self.replicas:
+                dsn = member_dsn(self.primary.dsn, member)
+                log.warning("replica %s joins from Patroni (%s:%s)", member.name,
+                            member.host, member.port)  # fmt: skip
+                self.replicas[member.name] = ReplicaHealth(
+                    member.name, dsn, weight=self.settings.weights.get(member.name, 1)
+                )
+                if self.on_new_replica is not None:
+                    self.on_new_replica(member.name, dsn)
+        members = {m.name: m for m in view.members}
+        for name, replica in self.replicas.items():
+            replica.patroni_says, replica.patroni_streamed = patroni_verdict(
+                members.get(name), replica.patroni_streamed
+            )
+
     async def _check_replica(self, replica: ReplicaHealth) -> None:
+        if replica.patroni_says is not None:
+            self._exclude(replica, replica.patroni_says)
+            await replica.close()
+            return
         row = await self._query(replica, REPLICA_CHECK)
         if row is None:
             self._exclude(replica, f"unreachable ({replica.last_error})")

@@ -44,6 +44,7 @@ log = logging.getLogger("trackr.routing")
 # asyncpg sends a pg_lsn parameter as an integer (its codec), never as "0/16B3748" text.
 CAUGHT_UP = "SELECT pg_last_wal_replay_lsn() >= $1::pg_lsn"
 TOKEN_POLL_SECONDS = 0.02
+BREAKER_POLL_SECONDS = 0.025
 FAILOVER_ERRORS = (
     DBAPIError,
     EmulatedDBAPIException,  # a failed connect from the pool (e.g. "shutting down")
@@ -130,16 +131,17 @@ class ReadSession:
             candidate = pool.freshest()
             # With the primary known to be failing, a short wait for the replica to replay
             # the token beats a 503.
-            patience = 0.0 if pool.breaker.state is BreakerState.CLOSED else self._token_wait
+            patience = 0.0 if pool.breaker.state is BreakerState.CLOSED else self._patience
             if candidate is not None and not await self._has_replayed(
                 candidate, self._min_lsn, patience
             ):
                 pool.token_fallback()
-        self._serve_from(pool.replicas.get(self._replica_name or ""))
+        await self._serve_from(pool.replicas.get(self._replica_name or ""))
 
     @property
-    def _token_wait(self) -> float:
-        return self._database.pool.settings.token_wait_seconds
+    def _patience(self) -> float:
+        """How long a read may wait for a node while the primary is failing."""
+        return self._database.pool.settings.failover_read_wait_seconds
 
     async def _has_replayed(
         self, candidate: ReplicaHealth, min_lsn: int, patience: float = 0.0
@@ -180,12 +182,19 @@ class ReadSession:
         return await self._run(sql, args, "fetchval")
 
     async def _run(self, sql: str, args: tuple[Any, ...], method: str) -> Any:
+        breaker = self._database.pool.breaker
         while True:
             try:
-                return await self._attempt(sql, args, method)
+                result = await self._attempt(sql, args, method)
             except FAILOVER_ERRORS as exc:
+                if self._replica_name is None and is_connect_failure(exc):
+                    breaker.record_failure(exc.__class__.__name__)
                 if not is_transient_db_error(exc) or not await self._fail_over(exc):
                     raise
+            else:
+                if self._replica_name is None and breaker.state is BreakerState.HALF_OPEN:
+                    breaker.record_success()  # this read was the primary's trial, and it passed
+                return result
 
     async def _attempt(self, sql: str, args: tuple[Any, ...], method: str) -> Any:
         """One statement on a connection checked out for it alone (reads need no transaction)."""
@@ -202,11 +211,26 @@ class ReadSession:
         await _check_in(engine.pool, connection)
         return result
 
-    def _serve_from(self, replica: ReplicaHealth | None) -> None:
-        if replica is None and not self._database.pool.breaker.allow():
+    async def _serve_from(self, replica: ReplicaHealth | None) -> None:
+        if replica is None and not await self._primary_allows():
             raise primary_unavailable(self._database)
         self._replica_name = replica.name if replica else None
         self._request.state.served_by = f"replica:{replica.name}" if replica else "primary"
+
+    async def _primary_allows(self) -> bool:
+        """May this read go to the primary? While its breaker is open, wait a little.
+
+        No replica can serve this read, so it is the primary or a 503. A failover (a replica
+        promoted, HAProxy's check passing on the new leader) closes the breaker within about
+        a second, and a read that waits for it beats one that fails.
+        """
+        breaker = self._database.pool.breaker
+        deadline = time.monotonic() + self._patience
+        while not breaker.allow():
+            if time.monotonic() >= deadline:
+                return False
+            await asyncio.sleep(BREAKER_POLL_SECONDS)
+        return True
 
     async def _fail_over(self, exc: BaseException) -> bool:
         """After a connection-level failure: say whether (and where) to retry the read."""
@@ -225,12 +249,12 @@ class ReadSession:
             # gets one fresh connection, if the primary's breaker allows.
             candidate = pool.freshest() if self._min_lsn is not None else None
             if candidate is not None and await self._has_replayed(
-                candidate, self._min_lsn or 0, self._token_wait
+                candidate, self._min_lsn or 0, self._patience
             ):
-                self._serve_from(candidate)
+                await self._serve_from(candidate)
                 return True
-            self._serve_from(None)
+            await self._serve_from(None)
             return True
         pool.mark_down(failed, exc.__class__.__name__)
-        self._serve_from(pool.choose(self._min_lsn, exclude=frozenset({failed})))
+        await self._serve_from(pool.choose(self._min_lsn, exclude=frozenset({failed})))
         return True

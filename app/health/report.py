@@ -34,6 +34,23 @@ class DatabaseReport(BaseModel):
     replicas: list[ReplicaReport]
 
 
+class PatroniMemberReport(BaseModel):
+    name: str
+    role: str
+    state: str
+    timeline: int | None
+    lag_bytes: int | None
+
+
+class PatroniReport(BaseModel):
+    """Patroni's own view (`PATRONI_URLS`): who leads, on which timeline, and every member."""
+
+    leader: str | None
+    timeline: int | None
+    members: list[PatroniMemberReport]
+    error: str | None = None
+
+
 class HealthReport(BaseModel):
     status: Status
     timestamp: datetime
@@ -41,6 +58,7 @@ class HealthReport(BaseModel):
     version: str
     reasons: list[str]
     database: DatabaseReport
+    patroni: PatroniReport | None = None
 
 
 def build_report(pool: ReplicaPool, started_at: float, version: str) -> HealthReport:
@@ -70,6 +88,9 @@ def build_report(pool: ReplicaPool, started_at: float, version: str) -> HealthRe
     ]
     if replicas and not any(r.in_rotation for r in replicas) and primary_up:
         reasons.append("no replica in rotation: reads go to the primary")
+    patroni = _patroni_report(pool)
+    if patroni is not None and patroni.error:
+        reasons.append(f"Patroni's view is unavailable, the replica set is frozen: {patroni.error}")
     can_read = primary_up or any(r.in_rotation for r in replicas)
     status: Status = "down" if not can_read else ("degraded" if reasons else "ok")
     return HealthReport(
@@ -79,6 +100,25 @@ def build_report(pool: ReplicaPool, started_at: float, version: str) -> HealthRe
         version=version,
         reasons=reasons,
         database=DatabaseReport(primary=primary, replicas=replicas),
+        patroni=patroni,
+    )
+
+
+def _patroni_report(pool: ReplicaPool) -> PatroniReport | None:
+    if pool.patroni is None:
+        return None
+    view = pool.patroni_view
+    members = [
+        PatroniMemberReport(
+            name=m.name, role=m.role, state=m.state, timeline=m.timeline, lag_bytes=m.lag
+        )
+        for m in (view.members if view else ())
+    ]
+    return PatroniReport(
+        leader=view.leader.name if view and view.leader else None,
+        timeline=view.timeline if view else None,
+        members=members,
+        error=pool.patroni.last_error,
     )
 
 

@@ -359,3 +359,9 @@ class HaCluster:
         members = self.wait_healthy(len(self.nodes), timeout)
         leader = next(m for m in members if m.is_leader)
         return leader, self.node(leader.name).kill()
+
+    def kill_replica(self, timeout: float = 60) -> tuple[Member, list[int]]:
+        """SIGKILL the sync standby's Patroni, postmaster and children (a replica lost)."""
+        members = self.wait_healthy(len(self.nodes), timeout)
+        standby = next(m for m in members if m.role == "sync_standby")
+        return standby, self.node(standby.name).kill()

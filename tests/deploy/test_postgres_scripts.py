@@ -212,3 +212,17 @@ def test_primary_init_refuses_without_a_password(box: Box) -> None:
                      check=False)  # fmt: skip
     assert result.returncode != 0
     assert "REPLICATION_PASSWORD must be set" in result.stderr
+
+
+def test_patroni_post_bootstrap_creates_the_app_login_and_database(box: Box, primary: int) -> None:
+    """Patroni calls it with a superuser connection string; running it twice is harmless."""
+    script = SCRIPTS.parent / "patroni" / "post-bootstrap.sh"
+    conninfo = f"host={box.root / 'run'} port={primary} user=trackr dbname=postgres"
+    env = box.env(TRACKR_DB_PASSWORD="app-pw", TRACKR_DB_USER="shop", TRACKR_DB_NAME="shopdb")
+    for _ in range(2):
+        box.run(["bash", str(script), conninfo], env)
+    owner = "SELECT pg_get_userbyid(datdba) FROM pg_database WHERE datname = 'shopdb'"
+    assert box.psql(primary, owner) == "shop"
+    refused = box.run(["bash", str(script), conninfo], box.env(), check=False)
+    assert refused.returncode != 0
+    assert "TRACKR_DB_PASSWORD must be set" in refused.stderr

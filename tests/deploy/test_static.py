@@ -15,6 +15,14 @@ import yaml
 
 ROOT = Path(__file__).resolve().parents[2]
 DEPLOY = ROOT / "deploy"
+SECRETS = (
+    "POSTGRES_PASSWORD",
+    "TRACKR_DB_PASSWORD",
+    "REPLICATION_PASSWORD",
+    "JWT_SECRET",
+    "PATRONI_SUPERUSER_PASSWORD",
+    "PATRONI_REWIND_PASSWORD",
+)
 
 
 def compose() -> dict[str, Any]:
@@ -46,7 +54,7 @@ def test_compose_services_health_checks_and_order() -> None:
     assert {"postgres-primary", "postgres-replica", "migrate", "api-a", "api-b", "haproxy"} <= set(
         services
     )
-    one_shots = {"migrate", "wal-archive-init"}
+    one_shots = {"migrate", "migrate-ha", "wal-archive-init"}
     for name, service in services.items():
         if name not in one_shots:
             assert "healthcheck" in service, f"{name} has no health check"
@@ -85,7 +93,7 @@ def test_compose_mounts_the_scripts_and_config() -> None:
 
 def test_compose_secrets_have_no_working_defaults() -> None:
     text = (ROOT / "docker-compose.yml").read_text()
-    for secret in ("POSTGRES_PASSWORD", "TRACKR_DB_PASSWORD", "REPLICATION_PASSWORD", "JWT_SECRET"):
+    for secret in SECRETS:
         uses = re.findall(r"\$\{" + secret + r"([^}]*)\}", text)
         assert uses, f"{secret} is not used"
         assert any(u.startswith(":?") for u in uses), f"{secret} must be required (${{X:?…}})"
@@ -93,7 +101,7 @@ def test_compose_secrets_have_no_working_defaults() -> None:
     example = (ROOT / ".env.example").read_text()
     for variable in set(re.findall(r"\$\{([A-Z_]+)", text)):
         assert re.search(rf"^{variable}=", example, re.M), f"{variable} missing in .env.example"
-    for secret in ("POSTGRES_PASSWORD", "TRACKR_DB_PASSWORD", "REPLICATION_PASSWORD", "JWT_SECRET"):
+    for secret in SECRETS:
         value = re.search(rf"^{secret}=(.*)$", example, re.M)
         assert value is not None
         assert value.group(1) in {"", "CHANGE_ME"}, f"{secret} has a working value in .env.example"
@@ -187,3 +195,71 @@ def test_api_nodes_drain_until_haproxy_has_marked_them_down() -> None:
     assert drain >= 1.5 * haproxy_detection_seconds(), (drain, haproxy_detection_seconds())
     grace = compose()["x-api"]["stop_grace_period"]
     assert int(grace.removesuffix("s")) >= drain + 20  # + GRACEFUL_SHUTDOWN_SECONDS (default)
+
+
+# -- profile `ha` -----------------------------------------------------------------------------
+HA_SERVICES = {"etcd", "patroni1", "patroni2", "haproxy-db", "migrate-ha", "api-ha-a",
+               "api-ha-b", "haproxy-ha"}  # fmt: skip
+
+
+def test_the_ha_profile_is_separate_from_the_default_stack() -> None:
+    services = compose()["services"]
+    assert set(services) >= HA_SERVICES
+    for name, service in services.items():
+        assert (service.get("profiles") == ["ha"]) == (name in HA_SERVICES), name
+        for dependency in service.get("depends_on", {}):
+            # `docker compose --profile ha up haproxy-ha` starts only the HA stack.
+            assert (dependency in HA_SERVICES) == (name in HA_SERVICES), (name, dependency)
+
+
+def test_ha_api_nodes_use_haproxys_leader_and_replica_ports() -> None:
+    services = compose()["services"]
+    for name in ("migrate-ha", "api-ha-a", "api-ha-b"):
+        env = services[name]["environment"]
+        assert "@haproxy-db:5000/" in env["DATABASE_URL"], name
+        assert "@haproxy-db:5001/" in env["DATABASE_REPLICA_URLS"], name
+    # The HTTP HAProxy config is shared: the HA nodes answer to its server names.
+    assert services["api-ha-a"]["networks"]["default"]["aliases"] == ["api-a"]
+    assert services["api-ha-b"]["networks"]["default"]["aliases"] == ["api-b"]
+    assert services["patroni1"]["build"] == services["patroni2"]["build"] == "./deploy/patroni"
+
+
+def patroni_haproxy_config() -> str:
+    text = (DEPLOY / "patroni" / "haproxy.cfg").read_text()
+    return "\n".join(line.split("#")[0].rstrip() for line in text.splitlines())
+
+
+@pytest.mark.skipif(shutil.which("haproxy") is None, reason="haproxy is not installed")
+def test_patroni_haproxy_config_routes_by_patronis_rest_api() -> None:
+    result = subprocess.run(["haproxy", "-c", "-f", str(DEPLOY / "patroni" / "haproxy.cfg")],
+                            capture_output=True, text=True)  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    config = patroni_haproxy_config()
+    primary = config.split("listen primary")[1].split("listen replicas")[0]
+    replicas = config.split("listen replicas")[1]
+    assert "option httpchk HEAD /primary" in primary
+    assert re.search(r"option httpchk HEAD /replica\?lag=\S+", replicas)
+    for section in (primary, replicas):
+        assert "on-marked-down shutdown-sessions" in section
+        servers = re.findall(r"^\s*server (\S+) (\S+) check port 8008$", section, re.M)
+        assert servers == [("patroni1", "patroni1:5432"), ("patroni2", "patroni2:5432")]
+
+
+def test_patroni_image_and_settings_match_the_tested_local_cluster() -> None:
+    from app.localcluster.patroni import DCS_SETTINGS
+
+    dockerfile = (DEPLOY / "patroni" / "Dockerfile").read_text()
+    assert dockerfile.startswith(("FROM postgres:16", "#"))
+    assert "FROM postgres:16" in dockerfile
+    assert re.search(r"^USER postgres$", dockerfile, re.M), "PostgreSQL refuses root"
+    assert "patroni[etcd3" in dockerfile
+    settings = yaml.safe_load((DEPLOY / "patroni" / "patroni.yml").read_text())
+    dcs = settings["bootstrap"]["dcs"]
+    for key in ("ttl", "loop_wait", "retry_timeout", "synchronous_mode"):
+        assert dcs[key] == DCS_SETTINGS[key], key
+    assert dcs["postgresql"]["use_pg_rewind"] is True
+    assert "data-checksums" in settings["bootstrap"]["initdb"]
+    hook = settings["bootstrap"]["post_bootstrap"]
+    assert hook == "/usr/local/bin/post-bootstrap.sh"
+    assert f"COPY post-bootstrap.sh {hook}" in dockerfile
+    assert (DEPLOY / "patroni" / "post-bootstrap.sh").stat().st_mode & 0o111

@@ -16,6 +16,7 @@ from tests.faults.harness import ROOT, TRACKR
 from tests.faults.scenarios import SCENARIOS, RefusalTiming, Result, refused_write_latency
 
 DOC = Path(__file__).resolve().parents[2] / "docs" / "failover.md"
+PATRONI_START = "<!-- patroni:start -->"
 
 
 def _machine() -> str:
@@ -220,7 +221,12 @@ def main() -> None:
             print("measuring the failover client …", flush=True)
             client = _client_figures(Path(tmp) / "client")
     args.output.parent.mkdir(parents=True, exist_ok=True)
-    args.output.write_text(render(results, refusal, started, _machine(), client))
+    text = render(results, refusal, started, _machine(), client)
+    # `make ha-report` owns the Patroni section: keep it.
+    previous = args.output.read_text() if args.output.exists() else ""
+    if PATRONI_START in previous:
+        text = text.rstrip("\n") + "\n\n" + PATRONI_START + previous.split(PATRONI_START, 1)[1]
+    args.output.write_text(text)
     print(f"wrote {args.output}")
 
 

@@ -11,6 +11,7 @@ import pytest
 from app.localcluster.ha import HaCluster
 from tests.conftest import private_dir
 from tests.ha.drills import HaStage, serve
+from tests.ha.haproxy import HaProxyDb
 
 if not shutil.which("etcd") and not os.environ.get("CI"):
     pytest.skip("Debian's etcd-server is not installed (`make ha-deps`)", allow_module_level=True)
@@ -35,3 +36,21 @@ def ha_stage(ha_cluster: HaCluster, tmp_path_factory: pytest.TempPathFactory) ->
         yield stage
     finally:
         stage.server.stop()
+
+
+@pytest.fixture(scope="session")
+def proxied_stage(
+    ha_cluster: HaCluster, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[HaStage]:
+    """trackr on HAProxy's leader and replica ports (deploy/patroni/haproxy.cfg)."""
+    if not shutil.which("haproxy") and not os.environ.get("CI"):
+        pytest.skip("HAProxy is not installed")
+    logs = tmp_path_factory.mktemp("ha-haproxy")
+    proxy = HaProxyDb(ha_cluster, logs)
+    proxy.start()
+    stage = serve(ha_cluster, logs / "server.log", {}, env=proxy.env())
+    try:
+        yield stage
+    finally:
+        stage.server.stop()
+        proxy.stop()

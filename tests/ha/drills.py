@@ -45,14 +45,27 @@ class DrillResult:
     def failed(self, kind: str) -> int:
         return sum(self.failures.get(kind, Counter()).values())
 
+    def __str__(self) -> str:  # what a failed assertion shows
+        return (
+            f"{self.name}: {self.old_leader} -> {self.new_leader}; promotion "
+            f"{self.promotion_seconds} s, first write after {self.first_write_after_promotion}"
+            f" s, write gap {self.write_gap_seconds} s; failures {dict(self.failures)}; "
+            f"lost {self.missing_acknowledged}; {'; '.join(self.notes)}"
+        )
 
-def serve(cluster: HaCluster, log_path: Path, server_env: dict[str, str]) -> HaStage:
-    """trackr on the HA cluster: multi-host writer URL, every node listed as a replica."""
+
+def serve(
+    cluster: HaCluster,
+    log_path: Path,
+    server_env: dict[str, str],
+    env: dict[str, str] | None = None,
+) -> HaStage:
+    """trackr on the HA cluster: by default the multi-host writer URL and PATRONI_URLS."""
 
     def sql(query: str) -> str:
         return leader_sql(cluster, query)
 
-    return serve_cluster(cluster, cluster.env(), log_path, sql, server_env)
+    return serve_cluster(cluster, env or cluster.env(), log_path, sql, server_env)
 
 
 def leader_sql(cluster: HaCluster, query: str) -> str:
@@ -97,12 +110,13 @@ def run_drill(
     name: str,
     action: Callable[[HaCluster], object],
     duration: float,
+    expect_promotion: bool = True,
 ) -> DrillResult:
     """Steady load; at FAULT_AT run `action` (a switchover, a kill); time the promotion."""
     cluster = stage.cluster
-    leader = cluster.wait_healthy(len(cluster.nodes), 90)
-    old = next(m for m in leader if m.is_leader)
-    candidates = _candidate_dsns(cluster, old)
+    members = cluster.wait_healthy(len(cluster.nodes), 90)
+    old = next(m for m in members if m.is_leader)
+    candidates = _candidate_dsns(cluster, old) if expect_promotion else {}
     promoted: dict[str, float] = {}
 
     async def script(load: Load, t0: float) -> None:
@@ -141,8 +155,17 @@ def summarize(name: str, old: str, load: Load, promoted: dict[str, float]) -> Dr
                 1 for s in load.of("write") if not s.ok and s.started >= recovered
             )
     oks = sorted(s.started + s.latency for s in load.of("write") if s.ok)
-    gaps = [b - a for a, b in itertools.pairwise(oks)]
-    result.write_gap_seconds = round(max(gaps), 2) if gaps else None
+    gaps = [(b - a, a) for a, b in itertools.pairwise(oks)]
+    if gaps:
+        gap, since = max(gaps)
+        result.write_gap_seconds = round(gap, 2)
+        result.notes.append(f"longest write gap began {since - fault:+.2f} s from the drill")
+    for sample in load.of("read", "token_read"):
+        if not sample.ok:  # the figures a failing test needs to tell what happened
+            result.notes.append(
+                f"{sample.kind} failed at {sample.started - fault:+.2f} s: "
+                f"{sample.status or sample.error} from {sample.served_by or '?'}"
+            )
     failed_writes = [s for s in load.of("write") if not s.ok]
     if failed_writes:
         result.slowest_failed_write_ms = round(max(s.latency for s in failed_writes) * 1000, 1)
@@ -155,6 +178,10 @@ def switchover(cluster: HaCluster) -> None:
 
 def kill_leader(cluster: HaCluster) -> None:
     cluster.kill_leader()
+
+
+def kill_replica(cluster: HaCluster) -> None:
+    cluster.kill_replica()
 
 
 def wait_served_by(stage: HaStage, node: str, timeout: float = 30) -> bool:

@@ -1,0 +1,121 @@
+"""Patroni's view of the cluster (`GET /cluster` on any member's REST API), for discovery.
+
+With `PATRONI_URLS` set, the read pool follows Patroni's membership instead of a fixed
+replica list: a streaming replica joins, a promoted node or one that is not (yet) streaming
+is left out, and /health shows the leader, the members and the timeline.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import urlsplit, urlunsplit
+
+import httpx
+
+log = logging.getLogger("trackr.patroni")
+
+REPLICA_ROLES = frozenset({"replica", "sync_standby", "quorum_standby"})
+# A replica that is up and replaying but not streaming (e.g. its leader just died).
+STILL_A_REPLICA = frozenset({"running", "in archive recovery"})
+
+
+@dataclass(frozen=True)
+class PatroniMember:
+    name: str
+    role: str
+    state: str
+    host: str
+    port: int
+    timeline: int | None
+    lag: int | None
+
+    @property
+    def is_leader(self) -> bool:
+        return self.role in ("leader", "standby_leader")
+
+    @property
+    def streams(self) -> bool:
+        """A replica Patroni reports as streaming: fit to serve reads."""
+        return self.role in REPLICA_ROLES and self.state == "streaming"
+
+
+@dataclass(frozen=True)
+class PatroniCluster:
+    members: tuple[PatroniMember, ...]
+    source: str  # the REST endpoint that answered
+
+    @property
+    def leader(self) -> PatroniMember | None:
+        return next((m for m in self.members if m.is_leader), None)
+
+    @property
+    def timeline(self) -> int | None:
+        leader = self.leader
+        return leader.timeline if leader else None
+
+
+def parse_cluster(body: Any, source: str) -> PatroniCluster:
+    """Patroni's `/cluster` document; raises ValueError on anything else."""
+    if not isinstance(body, dict) or not isinstance(body.get("members"), list):
+        raise ValueError("not a Patroni /cluster document")
+    members: list[PatroniMember] = []
+    for raw in body["members"]:
+        lag = raw.get("lag")
+        timeline = raw.get("timeline")
+        members.append(
+            PatroniMember(
+                name=str(raw["name"]),
+                role=str(raw.get("role", "")),
+                state=str(raw.get("state", "")),
+                host=str(raw["host"]),
+                port=int(raw["port"]),
+                timeline=timeline if isinstance(timeline, int) else None,
+                lag=lag if isinstance(lag, int) else None,
+            )
+        )
+    return PatroniCluster(tuple(sorted(members, key=lambda m: m.name)), source)
+
+
+class PatroniClient:
+    """Asks each configured REST endpoint in turn; the first good answer wins."""
+
+    def __init__(self, urls: list[str], timeout: float) -> None:
+        self.urls = urls
+        self._client = httpx.AsyncClient(timeout=timeout)
+        self.last_error: str | None = None
+
+    async def cluster(self) -> PatroniCluster | None:
+        errors: list[str] = []
+        for url in self.urls:
+            try:
+                response = await self._client.get(f"{url.rstrip('/')}/cluster")
+                response.raise_for_status()
+                found = parse_cluster(response.json(), url)
+            except (httpx.HTTPError, ValueError, KeyError, TypeError) as exc:
+                errors.append(f"{url}: {exc.__class__.__name__}")
+                continue
+            self.last_error = None
+            return found
+        self.last_error = "no Patroni REST API answered (" + "; ".join(errors) + ")"
+        return None
+
+    async def aclose(self) -> None:
+        await self._client.aclose()
+
+
+def member_dsn(template: str, member: PatroniMember) -> str:
+    """The app's DSN (credentials, database, options) pointed at one member.
+
+    `template` may be multi-host with `target_session_attrs`; a replica connection needs
+    neither, so both are dropped.
+    """
+    parts = urlsplit(template)
+    userinfo, _, _ = parts.netloc.rpartition("@")
+    host = f"[{member.host}]" if ":" in member.host else member.host
+    netloc = f"{userinfo}@{host}:{member.port}" if userinfo else f"{host}:{member.port}"
+    query = "&".join(
+        pair for pair in parts.query.split("&") if pair and not pair.startswith("target_session")
+    )
+    return urlunsplit((parts.scheme, netloc, parts.path, query, ""))
