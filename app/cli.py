@@ -285,6 +285,9 @@ def serve(
         proxy_headers=True,
         forwarded_allow_ips=os.environ.get("FORWARDED_ALLOW_IPS", "127.0.0.1"),
         timeout_graceful_shutdown=int(os.environ.get("GRACEFUL_SHUTDOWN_SECONDS", "20")),
+        # Longer than clients keep idle connections (httpx: 5 s, uvicorn's default too): a
+        # client must never reuse a connection the server is closing at that very moment.
+        timeout_keep_alive=int(os.environ.get("KEEP_ALIVE_TIMEOUT_SECONDS", "30")),
         log_config=None,
         access_log=False,
     )

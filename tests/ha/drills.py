@@ -114,6 +114,7 @@ def run_drill(
 ) -> DrillResult:
     """Steady load; at FAULT_AT run `action` (a switchover, a kill); time the promotion."""
     cluster = stage.cluster
+    cluster.up(len(cluster.nodes))  # a node an earlier drill left down comes back first
     members = cluster.wait_healthy(len(cluster.nodes), 90)
     old = next(m for m in members if m.is_leader)
     candidates = _candidate_dsns(cluster, old) if expect_promotion else {}

@@ -42,10 +42,6 @@ def _run(stage: HaStage, how: str, rows: list[tuple[str, DrillResult]]) -> None:
     for drill in DRILLS:
         result = drills.run_drill(stage, drill.title, drill.action, drill.duration, drill.promotes)
         rows.append((f"{drill.title}, {how}", result))
-        for node in stage.cluster.nodes:  # bring a killed node back (pg_rewind) before the next
-            if not node.is_running():
-                stage.cluster.start_node(node.name)
-        stage.cluster.wait_healthy(len(stage.cluster.nodes), 120)
 
 
 def _cell(value: float | None) -> str:
