@@ -37,6 +37,7 @@ class DrillResult:
     first_write_after_promotion: float | None = None  # promotion -> first 2xx write answered
     write_gap_seconds: float | None = None  # longest stretch with no 2xx write answered
     slowest_failed_write_ms: float | None = None
+    median_failed_write_ms: float | None = None
     failed_writes_after_recovery: int = 0
     acknowledged_writes: int = 0
     missing_acknowledged: list[int] = field(default_factory=list)
@@ -169,7 +170,9 @@ def summarize(name: str, old: str, load: Load, promoted: dict[str, float]) -> Dr
             )
     failed_writes = [s for s in load.of("write") if not s.ok]
     if failed_writes:
-        result.slowest_failed_write_ms = round(max(s.latency for s in failed_writes) * 1000, 1)
+        latencies = sorted(s.latency for s in failed_writes)
+        result.slowest_failed_write_ms = round(latencies[-1] * 1000, 1)
+        result.median_failed_write_ms = round(latencies[len(latencies) // 2] * 1000, 1)
     return result
 
 

@@ -90,11 +90,14 @@ def render(rows: list[tuple[str, DrillResult]], machine: str) -> str:
         )
     lines += [
         "",
-        "Failed writes are 503 with `Retry-After`, answered without waiting on the dead node",
-        "(slowest per drill: "
-        + ", ".join(f"{r.slowest_failed_write_ms or 0:g} ms" for _, r in rows)
-        + "). A write that failed was not acknowledged; every acknowledged one was found on",
-        "the new leader afterwards. With the sync standby lost, commits wait until Patroni",
+        "Failed writes are 503 with `Retry-After`, mostly answered at once by the open",
+        "breaker (median / slowest per drill, in the table's order: "
+        + ", ".join(
+            f"{r.median_failed_write_ms or 0:g} / {r.slowest_failed_write_ms or 0:g} ms"
+            for _, r in rows
+        )
+        + "). A write that failed was not acknowledged; every acknowledged one was found",
+        "on the new leader afterwards. With the sync standby lost, commits wait until Patroni",
         "drops it from the synchronous set (one loop) instead of failing.",
         END,
     ]
