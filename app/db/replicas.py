@@ -361,19 +361,30 @@ class ReplicaPool:
         replica.lag_seconds = self._seconds_behind(replica, replay_age)
         if replica.lag_bytes > self.settings.replica_max_lag_bytes:
             self._exclude(replica, f"lag {replica.lag_bytes} B over the limit")
-        elif replica.lag_seconds > self.settings.replica_max_lag_seconds:
+        elif (
+            replica.lag_seconds is not None
+            and replica.lag_seconds > self.settings.replica_max_lag_seconds
+        ):
             self._exclude(replica, f"lag {replica.lag_seconds} s over the limit")
         else:
             self._good(replica)
 
-    def _seconds_behind(self, replica: ReplicaHealth, replay_age: float | None) -> float:
+    def _seconds_behind(self, replica: ReplicaHealth, replay_age: float | None) -> float | None:
+        """Seconds behind the primary; None while no primary is seen.
+
+        With the primary gone there is no newer data anywhere, so time is not lag: a replica
+        whose leader died keeps serving until a new one is promoted (the time since its last
+        replayed transaction only measures how long ago the last write was; and a record
+        the primary was sending as it died stays received but never replayed). Bytes still
+        count: WAL it received and has not applied.
+        """
+        if not self.primary_up:
+            return None
         if replica.lag_bytes == 0:
             return 0.0
         assert replica.replay_lsn is not None
-        behind = None
-        if self.primary_up:
-            behind = self._wal_clock.seconds_behind(replica.replay_lsn, time.monotonic())
-        if behind is None:  # primary unseen: the last replayed transaction is all we have
+        behind = self._wal_clock.seconds_behind(replica.replay_lsn, time.monotonic())
+        if behind is None:  # no sample of the primary's timeline covers it yet
             behind = float(replay_age or 0.0)
         return round(behind, 3)
 

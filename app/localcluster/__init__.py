@@ -1,5 +1,6 @@
 """A local primary + streaming replicas from PostgreSQL binaries (dev, `make run`, tests)."""
 
-from app.localcluster.cluster import Cluster, ClusterError, NodeStatus
+from app.localcluster.cluster import Cluster, NodeStatus
+from app.localcluster.state import ClusterError
 
 __all__ = ["Cluster", "ClusterError", "NodeStatus"]

@@ -6,19 +6,16 @@ State (ports, generated passwords) lives in `<base>/cluster.json` so `up` is ide
 
 from __future__ import annotations
 
-import json
-import os
 import secrets
 import shutil
 import time
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
-from app.localcluster.binaries import PgBinaries, find_binaries
 from app.localcluster.node import SUPERUSER, Node, NodeCommandError
-from app.localcluster.osuser import RunAs, ensure_traversable, resolve_run_as
+from app.localcluster.osuser import ensure_traversable
 from app.localcluster.ports import free_port
+from app.localcluster.state import ClusterDirectory, ClusterError
 
 APP_DB = "trackr"
 APP_USER = "trackr"
@@ -51,10 +48,6 @@ host    all          all             127.0.0.1/32    scram-sha-256
 """
 
 
-class ClusterError(RuntimeError):
-    pass
-
-
 @dataclass(frozen=True)
 class NodeStatus:
     name: str
@@ -68,38 +61,8 @@ class NodeStatus:
         return f"{self.name:<10} {self.role:<8} port {self.port:<6} {self.state:<10} lag {lag}"
 
 
-class Cluster:
-    def __init__(self, base: Path, bins: PgBinaries | None = None) -> None:
-        self.base = base.resolve()
-        self._bins = bins
-        self._run_as: RunAs | None = None
-
-    # -- state -------------------------------------------------------------------------------
-    @property
-    def state_path(self) -> Path:
-        return self.base / STATE_FILE
-
-    def _load(self) -> dict[str, Any] | None:
-        if not self.state_path.exists():
-            return None
-        data: dict[str, Any] = json.loads(self.state_path.read_text())
-        return data
-
-    def _save(self, state: dict[str, Any]) -> None:
-        self.state_path.write_text(json.dumps(state, indent=2))
-        os.chmod(self.state_path, 0o600)
-
-    @property
-    def bins(self) -> PgBinaries:
-        if self._bins is None:
-            self._bins = find_binaries()
-        return self._bins
-
-    @property
-    def run_as(self) -> RunAs:
-        if self._run_as is None:
-            self._run_as = resolve_run_as()
-        return self._run_as
+class Cluster(ClusterDirectory):
+    state_file = STATE_FILE
 
     def _node(self, name: str, port: int) -> Node:
         return Node(name=name, port=port, base=self.base, bins=self.bins, run_as=self.run_as)
@@ -108,10 +71,6 @@ class Cluster:
         primary = self._node("primary", state["primary"]["port"])
         replicas = [self._node(r["name"], r["port"]) for r in state["replicas"]]
         return primary, replicas
-
-    @property
-    def exists(self) -> bool:
-        return self._load() is not None
 
     # -- lifecycle ---------------------------------------------------------------------------
     def up(self, replicas: int = 1) -> None:
@@ -321,6 +280,3 @@ class Cluster:
         primary = self.primary()
         if primary.sql(f"SELECT 1 FROM pg_database WHERE datname = '{name}'") != "1":
             primary.sql(f"CREATE DATABASE {name} OWNER {APP_USER}")
-
-    def describe_binaries(self) -> str:
-        return f"{self.bins.version()} from {self.bins.bindir} ({self.bins.source})"

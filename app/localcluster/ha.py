@@ -8,8 +8,6 @@ rewinds a returning old leader; this module only starts, inspects and breaks it.
 
 from __future__ import annotations
 
-import json
-import os
 import secrets
 import shutil
 import sys
@@ -20,13 +18,13 @@ from typing import Any
 
 import httpx
 
-from app.localcluster.binaries import PgBinaries, find_binaries
-from app.localcluster.cluster import APP_DB, APP_USER, STATE_FILE, ClusterError
+from app.localcluster.cluster import APP_DB, APP_USER, STATE_FILE
 from app.localcluster.etcd import Etcd
 from app.localcluster.node import NodeCommandError
-from app.localcluster.osuser import RunAs, ensure_traversable, resolve_run_as
+from app.localcluster.osuser import ensure_traversable
 from app.localcluster.patroni import PatroniNode
 from app.localcluster.ports import free_port
+from app.localcluster.state import ClusterDirectory, ClusterError
 
 HA_STATE_FILE = "ha.json"
 
@@ -69,26 +67,8 @@ class Member:
         )
 
 
-class HaCluster:
-    def __init__(self, base: Path, bins: PgBinaries | None = None) -> None:
-        self.base = base.resolve()
-        self._bins = bins
-        self._run_as: RunAs | None = None
-
-    # -- state -------------------------------------------------------------------------------
-    @property
-    def state_path(self) -> Path:
-        return self.base / HA_STATE_FILE
-
-    @property
-    def exists(self) -> bool:
-        return self.state_path.exists()
-
-    def _load(self) -> dict[str, Any] | None:
-        if not self.state_path.exists():
-            return None
-        data: dict[str, Any] = json.loads(self.state_path.read_text())
-        return data
+class HaCluster(ClusterDirectory):
+    state_file = HA_STATE_FILE
 
     def _require(self) -> dict[str, Any]:
         state = self._load()
@@ -96,28 +76,12 @@ class HaCluster:
             raise ClusterError(f"no HA cluster at {self.base}; run `trackr cluster up --ha` first")
         return state
 
-    def _save(self, state: dict[str, Any]) -> None:
-        self.state_path.write_text(json.dumps(state, indent=2))
-        os.chmod(self.state_path, 0o600)
-
     def _record_pids(self) -> None:
         state = self._require()
         state["etcd"]["pid"] = self.etcd.pid
         for node in self.nodes:
             state["nodes"][node.name]["pid"] = node.pid
         self._save(state)
-
-    @property
-    def bins(self) -> PgBinaries:
-        if self._bins is None:
-            self._bins = find_binaries()
-        return self._bins
-
-    @property
-    def run_as(self) -> RunAs:
-        if self._run_as is None:
-            self._run_as = resolve_run_as()
-        return self._run_as
 
     @property
     def etcd(self) -> Etcd:
@@ -305,7 +269,7 @@ class HaCluster:
         return lines
 
     def describe_binaries(self) -> str:
-        return f"{self.bins.version()} from {self.bins.bindir} ({self.bins.source}), Patroni"
+        return super().describe_binaries() + ", run by Patroni"
 
     # -- the app's view ----------------------------------------------------------------------
     def urls(self, database: str = APP_DB) -> tuple[str, list[str]]:

@@ -118,6 +118,39 @@ def test_primary_crash_restart_is_not_replica_lag(migrated: Cluster) -> None:
     wait_replicated(migrated, timeout=30)
 
 
+def test_with_the_primary_gone_time_is_not_lag(migrated: Cluster) -> None:
+    """Regression (Patroni drill): the leader died, and 10 s later its replica left rotation
+    for "lag", measured as the age of its last replayed transaction, though no newer data
+    existed anywhere. A record received but never replayed (what the primary was sending as
+    it died, here WAL held back by a paused replay) kept the byte lag above zero."""
+    settings = make_settings(migrated, replica_max_lag_seconds=1.0)
+    primary, replica = migrated.primary(), migrated.replicas()[0]
+
+    async def scenario() -> None:
+        pool = pool_for(settings)
+        await pool.check_once()
+        state = pool.replicas["replica1"]
+        replica.sql("SELECT pg_wal_replay_pause()")
+        primary.sql("CREATE TABLE held_back AS SELECT 1 AS x", dbname="trackr")
+        await asyncio.sleep(0.3)  # streamed to the replica, not replayed
+        primary.stop("immediate")
+        await asyncio.sleep(1.5)  # longer than the lag limit
+        await pool.check_once()
+        assert state.lag_bytes is not None
+        assert state.lag_bytes > 0
+        assert state.lag_seconds is None
+        assert state.in_rotation, state.out_reason
+        await pool.stop()
+
+    try:
+        run(scenario)
+    finally:
+        replica.sql("SELECT pg_wal_replay_resume()")
+        primary.start()
+        migrated.primary().sql("DROP TABLE IF EXISTS held_back", dbname="trackr")
+        wait_replicated(migrated, timeout=30)
+
+
 def test_an_unreachable_replica_is_out_after_one_check(migrated: Cluster) -> None:
     settings = make_settings(
         migrated, database_replica_urls="ghost=postgresql://trackr:x@127.0.0.1:1/trackr"

@@ -72,6 +72,10 @@ class TrackrProcess:
         self._env = {**os.environ, **env}
         self.process: subprocess.Popen[bytes] | None = None
 
+    @property
+    def env(self) -> dict[str, str]:
+        return dict(self._env)
+
     def start(self, timeout: float = 30) -> None:
         with open(self.log_path, "ab") as log:  # a file: an unread pipe would block the server
             self.process = subprocess.Popen(

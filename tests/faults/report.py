@@ -7,6 +7,7 @@ import os
 import platform
 import subprocess
 import tempfile
+from collections import Counter
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -19,7 +20,7 @@ DOC = Path(__file__).resolve().parents[2] / "docs" / "failover.md"
 PATRONI_START = "<!-- patroni:start -->"
 
 
-def _machine() -> str:
+def machine() -> str:
     cpu = "unknown CPU"
     if Path("/proc/cpuinfo").exists():
         for line in Path("/proc/cpuinfo").read_text().splitlines():
@@ -49,8 +50,13 @@ def _fmt(value: float | None, unit: str = " s") -> str:
     return "n/a" if value is None else f"{value:g}{unit}"
 
 
-def _failures(result: Result, kind: str) -> str:
-    counts = result.failures.get(kind)
+def failure_cells(failures: dict[str, Counter[str]]) -> str:
+    """Table cells for failed reads, token reads and writes: `0`, or each reason's count."""
+    return " | ".join(_failure_cell(failures, k) for k in ("read", "token_read", "write"))
+
+
+def _failure_cell(failures: dict[str, Counter[str]], kind: str) -> str:
+    counts = failures.get(kind)
     if not counts:
         return "0"
     return ", ".join(f"{n} x {reason}" for reason, n in counts.most_common())
@@ -126,8 +132,8 @@ def render(
     for r in results:
         lines.append(
             f"| {r.title} | {r.requests['read']} / {r.requests['token_read']} / "
-            f"{r.requests['write']} | {_failures(r, 'read')} | {_failures(r, 'token_read')} | "
-            f"{_failures(r, 'write')} | {_fmt(r.detect_seconds)} | {_fmt(r.recover_seconds)} | "
+            f"{r.requests['write']} | {failure_cells(r.failures)} | "
+            f"{_fmt(r.detect_seconds)} | {_fmt(r.recover_seconds)} | "
             f"{_fmt(r.p99_ms_during_fault['read'], ' ms')} / "
             f"{_fmt(r.p99_ms_during_fault['write'], ' ms')} | "
             f"{len(r.missing_acknowledged)} of {r.acknowledged_writes} |"
@@ -221,7 +227,7 @@ def main() -> None:
             print("measuring the failover client …", flush=True)
             client = _client_figures(Path(tmp) / "client")
     args.output.parent.mkdir(parents=True, exist_ok=True)
-    text = render(results, refusal, started, _machine(), client)
+    text = render(results, refusal, started, machine(), client)
     # `make ha-report` owns the Patroni section: keep it.
     previous = args.output.read_text() if args.output.exists() else ""
     if PATRONI_START in previous:

@@ -188,15 +188,15 @@ def kill_replica(cluster: HaCluster) -> None:
     cluster.kill_replica()
 
 
-def wait_served_by(stage: HaStage, node: str, timeout: float = 30) -> bool:
-    """Whether reads come from `node` within `timeout` s (a rejoined node back in rotation)."""
+def wait_served_by(stage: HaStage, replica: str, timeout: float = 30) -> bool:
+    """Whether reads come from `replica` within `timeout` s (a rejoined node in rotation)."""
     deadline = time.monotonic() + timeout
     ids = stage.seeded_ids
     with httpx.Client(base_url=stage.server.base_url, timeout=5) as client:
         n = 0
         while time.monotonic() < deadline:
             response = client.get(f"/api/products/{ids[n % len(ids)]}")
-            if response.headers.get("X-Served-By") == f"replica:{node}":
+            if response.headers.get("X-Served-By") == f"replica:{replica}":
                 return True
             n += 1
             time.sleep(0.05)

@@ -14,7 +14,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from app.localcluster.ha import HaCluster
-from tests.faults.report import PATRONI_START, _machine
+from tests.faults.report import PATRONI_START, failure_cells, machine
 from tests.ha import drills
 from tests.ha.drills import DrillResult, HaStage
 from tests.ha.haproxy import HaProxyDb
@@ -48,13 +48,6 @@ def _cell(value: float | None) -> str:
     return "n/a" if value is None else f"{value:g} s"
 
 
-def _failed(result: DrillResult, kind: str) -> str:
-    counts = result.failures.get(kind)
-    if not counts:
-        return "0"
-    return ", ".join(f"{n} x {reason}" for reason, n in counts.most_common())
-
-
 def render(rows: list[tuple[str, DrillResult]], machine: str) -> str:
     lines = [
         START,
@@ -83,8 +76,7 @@ def render(rows: list[tuple[str, DrillResult]], machine: str) -> str:
     for title, r in rows:
         lines.append(
             f"| {title} | {r.requests['read']} / {r.requests['token_read']} / "
-            f"{r.requests['write']} | {_failed(r, 'read')} | {_failed(r, 'token_read')} | "
-            f"{_failed(r, 'write')} | {_cell(r.promotion_seconds)} | "
+            f"{r.requests['write']} | {failure_cells(r.failures)} | {_cell(r.promotion_seconds)} | "
             f"{_cell(r.first_write_after_promotion)} | {_cell(r.write_gap_seconds)} | "
             f"{len(r.missing_acknowledged)} of {r.acknowledged_writes} |"
         )
@@ -137,7 +129,7 @@ def main() -> None:
                 proxy.stop()
         finally:
             cluster.destroy()
-    write(render(rows, _machine()))
+    write(render(rows, machine()))
     print(f"wrote the Patroni section of {DOC}")
 
 
