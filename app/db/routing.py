@@ -11,6 +11,9 @@ SQLAlchemy sessions on the primary.
 Failover: a connection dropped mid-read is retried once on the same node (the pool has a
 fresh one); a node that cannot be reached or does not answer within the read timeout leaves
 rotation at once and the read moves, once, to another qualified replica or the primary.
+While the primary is failing, a read that only it could serve waits (up to
+FAILOVER_READ_WAIT_SECONDS) for a replica to replay its token or for the primary's breaker
+to close, so a failover that completes within that time costs no read.
 """
 
 from __future__ import annotations
