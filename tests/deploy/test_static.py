@@ -259,6 +259,7 @@ def test_patroni_image_and_settings_match_the_tested_local_cluster() -> None:
         assert dcs[key] == DCS_SETTINGS[key], key
     assert dcs["postgresql"]["use_pg_rewind"] is True
     assert "data-checksums" in settings["bootstrap"]["initdb"]
+    assert {"checkpoint": "fast"} in settings["postgresql"]["basebackup"]
     hook = settings["bootstrap"]["post_bootstrap"]
     assert hook == "/usr/local/bin/post-bootstrap.sh"
     assert f"COPY post-bootstrap.sh {hook}" in dockerfile

@@ -8,6 +8,7 @@ from typer.testing import CliRunner
 
 from app.cli import app
 from app.localcluster.ha import HaCluster
+from tests.conftest import private_dir
 
 runner = CliRunner()
 
@@ -39,3 +40,15 @@ def test_ha_refuses_a_directory_holding_a_plain_cluster(tmp_path: Path) -> None:
     result = runner.invoke(app, ["cluster", "up", "--ha", "--dir", str(tmp_path)])
     assert result.exit_code == 1
     assert "holds a plain cluster" in result.output
+
+
+def test_three_nodes_from_nothing() -> None:
+    with private_dir("ha3") as path:
+        directory = str(path / "cluster")
+        try:
+            up = runner.invoke(app, ["cluster", "up", "--ha", "--nodes", "3", "--dir", directory])
+            assert up.exit_code == 0, up.output
+            roles = [line.split()[1] for line in up.output.splitlines() if line.startswith("node")]
+            assert sorted(roles) == ["leader", "replica", "sync_standby"], up.output
+        finally:
+            runner.invoke(app, ["cluster", "down", "--dir", directory])
