@@ -23,7 +23,7 @@ CLUSTER = {
 
 
 def test_cluster_document_gives_leader_timeline_and_streaming_replicas() -> None:
-    view = parse_cluster(CLUSTER, "http://10.0.0.1:8008")
+    view = parse_cluster(CLUSTER)
     assert view.leader is not None
     assert view.leader.name == "node1"
     assert view.timeline == 4
@@ -36,7 +36,7 @@ def test_cluster_document_gives_leader_timeline_and_streaming_replicas() -> None
 @pytest.mark.parametrize("body", [[], {"members": "x"}, {"members": [{"role": "leader"}]}])
 def test_anything_else_is_refused(body: object) -> None:
     with pytest.raises((ValueError, KeyError)):
-        parse_cluster(body, "http://x")
+        parse_cluster(body)
 
 
 def test_member_dsn_keeps_credentials_and_options_but_not_the_writer_hosts() -> None:

@@ -7,14 +7,11 @@ is left out, and /health shows the leader, the members and the timeline.
 
 from __future__ import annotations
 
-import logging
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 import httpx
-
-log = logging.getLogger("trackr.patroni")
 
 REPLICA_ROLES = frozenset({"replica", "sync_standby", "quorum_standby"})
 # A replica that is up and replaying but not streaming (e.g. its leader just died).
@@ -44,7 +41,6 @@ class PatroniMember:
 @dataclass(frozen=True)
 class PatroniCluster:
     members: tuple[PatroniMember, ...]
-    source: str  # the REST endpoint that answered
 
     @property
     def leader(self) -> PatroniMember | None:
@@ -56,7 +52,7 @@ class PatroniCluster:
         return leader.timeline if leader else None
 
 
-def parse_cluster(body: Any, source: str) -> PatroniCluster:
+def parse_cluster(body: Any) -> PatroniCluster:
     """Patroni's `/cluster` document; raises ValueError on anything else."""
     if not isinstance(body, dict) or not isinstance(body.get("members"), list):
         raise ValueError("not a Patroni /cluster document")
@@ -75,7 +71,7 @@ def parse_cluster(body: Any, source: str) -> PatroniCluster:
                 lag=lag if isinstance(lag, int) else None,
             )
         )
-    return PatroniCluster(tuple(sorted(members, key=lambda m: m.name)), source)
+    return PatroniCluster(tuple(sorted(members, key=lambda m: m.name)))
 
 
 class PatroniClient:
@@ -92,7 +88,7 @@ class PatroniClient:
             try:
                 response = await self._client.get(f"{url.rstrip('/')}/cluster")
                 response.raise_for_status()
-                found = parse_cluster(response.json(), url)
+                found = parse_cluster(response.json())
             except (httpx.HTTPError, ValueError, KeyError, TypeError) as exc:
                 errors.append(f"{url}: {exc.__class__.__name__}")
                 continue

@@ -12,12 +12,12 @@ import secrets
 import shutil
 import sys
 import time
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import httpx
 
+from app.db.patroni import PatroniMember, parse_cluster
 from app.localcluster.cluster import APP_DB, APP_USER, STATE_FILE
 from app.localcluster.etcd import Etcd
 from app.localcluster.node import NodeCommandError
@@ -29,42 +29,14 @@ from app.localcluster.state import ClusterDirectory, ClusterError
 HA_STATE_FILE = "ha.json"
 
 
-@dataclass(frozen=True)
-class Member:
-    """One node as Patroni's `/cluster` reports it."""
-
-    name: str
-    role: str
-    state: str
-    port: int
-    api_url: str
-    timeline: int | None
-    lag: int | None
-
-    @property
-    def is_leader(self) -> bool:
-        return self.role == "leader"
-
-    def line(self) -> str:
-        lag = "-" if self.lag is None else f"{self.lag} B"
-        timeline = "-" if self.timeline is None else str(self.timeline)
-        return (
-            f"{self.name:<8} {self.role:<13} port {self.port:<6} {self.state:<10} "
-            f"timeline {timeline:<3} lag {lag}"
-        )
-
-    @classmethod
-    def from_patroni(cls, raw: dict[str, Any]) -> Member:
-        lag = raw.get("lag")
-        return cls(
-            name=raw["name"],
-            role=raw["role"],
-            state=raw["state"],
-            port=int(raw["port"]),
-            api_url=raw["api_url"].removesuffix("/patroni"),
-            timeline=raw.get("timeline"),
-            lag=lag if isinstance(lag, int) else None,
-        )
+def member_line(member: PatroniMember) -> str:
+    """One node as `trackr cluster status` prints it."""
+    lag = "-" if member.lag is None else f"{member.lag} B"
+    timeline = "-" if member.timeline is None else str(member.timeline)
+    return (
+        f"{member.name:<8} {member.role:<13} port {member.port:<6} {member.state:<10} "
+        f"timeline {timeline:<3} lag {lag}"
+    )
 
 
 class HaCluster(ClusterDirectory):
@@ -174,7 +146,7 @@ class HaCluster(ClusterDirectory):
             ensure_traversable(Path(sys.prefix) / "lib")
         return state
 
-    def _create_app_database(self, leader: Member) -> None:
+    def _create_app_database(self, leader: PatroniMember) -> None:
         postgres = self.node(leader.name).postgres
         password = self._require()["passwords"]["app"]
         postgres.sql(f"CREATE ROLE {APP_USER} WITH LOGIN PASSWORD '{password}'")
@@ -200,28 +172,25 @@ class HaCluster(ClusterDirectory):
         self._record_pids()
 
     # -- inspection --------------------------------------------------------------------------
-    def members(self) -> list[Member]:
+    def members(self) -> list[PatroniMember]:
         """Patroni's view, from the first node whose REST API answers."""
         for node in self.nodes:
             if not node.is_running():
                 continue
             try:
-                raw = node.get("/cluster")
-            except (httpx.HTTPError, ValueError):
+                return list(parse_cluster(node.get("/cluster")).members)
+            except (httpx.HTTPError, ValueError, KeyError, TypeError):
                 continue
-            return sorted(
-                (Member.from_patroni(m) for m in raw.get("members", [])), key=lambda m: m.name
-            )
         return []
 
-    def leader(self) -> Member | None:
+    def leader(self) -> PatroniMember | None:
         return next((m for m in self.members() if m.is_leader and m.state == "running"), None)
 
     def _leader_name(self) -> str | None:
         leader = self.leader()
         return leader.name if leader else None
 
-    def wait_for_leader(self, timeout: float = 60, not_named: str | None = None) -> Member:
+    def wait_for_leader(self, timeout: float = 60, not_named: str | None = None) -> PatroniMember:
         deadline = time.monotonic() + timeout
         while True:
             leader = self.leader()
@@ -233,13 +202,13 @@ class HaCluster(ClusterDirectory):
                 )
             time.sleep(0.2)
 
-    def _accepts_writes(self, member: Member) -> bool:
+    def _accepts_writes(self, member: PatroniMember) -> bool:
         try:
             return self.node(member.name).postgres.sql("SELECT pg_is_in_recovery()") == "f"
         except NodeCommandError:
             return False
 
-    def wait_healthy(self, expected: int, timeout: float = 60) -> list[Member]:
+    def wait_healthy(self, expected: int, timeout: float = 60) -> list[PatroniMember]:
         """One running leader and `expected - 1` streaming replicas, one of them in sync."""
         deadline = time.monotonic() + timeout
         while True:
@@ -252,7 +221,7 @@ class HaCluster(ClusterDirectory):
             if len(leaders) == 1 and len(streaming) == expected - 1 and synced:
                 return members
             if time.monotonic() > deadline:
-                seen = "; ".join(m.line() for m in members) or "no member answers"
+                seen = "; ".join(member_line(m) for m in members) or "no member answers"
                 raise ClusterError(f"cluster not healthy after {timeout}s: {seen}")
             time.sleep(0.2)
 
@@ -263,7 +232,7 @@ class HaCluster(ClusterDirectory):
         for name, raw in state["nodes"].items():
             member = members.get(name)
             if member is not None:
-                lines.append(member.line())
+                lines.append(member_line(member))
             else:
                 lines.append(f"{name:<8} {'-':<13} port {raw['pg_port']:<6} stopped")
         return lines
@@ -272,22 +241,24 @@ class HaCluster(ClusterDirectory):
         return super().describe_binaries() + ", run by Patroni"
 
     # -- the app's view ----------------------------------------------------------------------
+    def app_url(self, hosts: str, database: str = APP_DB) -> str:
+        """The app user's URL on `hosts` (`127.0.0.1:port`, several comma-separated, or a
+        proxy in front of the nodes)."""
+        password = self._require()["passwords"]["app"]
+        return f"postgresql://{APP_USER}:{password}@{hosts}/{database}"
+
     def urls(self, database: str = APP_DB) -> tuple[str, list[str]]:
         """A multi-host writer URL (whichever node accepts writes) and every node as a replica.
 
         trackr's replica pool leaves out the node that is not in recovery, so listing the
         leader among the replicas is harmless, and it rejoins reads the moment it is demoted.
         """
-        state = self._require()
-        password = state["passwords"]["app"]
-        ports = [raw["pg_port"] for raw in state["nodes"].values()]
-        hosts = ",".join(f"127.0.0.1:{port}" for port in ports)
-        writer = (
-            f"postgresql://{APP_USER}:{password}@{hosts}/{database}?target_session_attrs=read-write"
-        )
+        nodes = self._require()["nodes"]
+        hosts = ",".join(f"127.0.0.1:{raw['pg_port']}" for raw in nodes.values())
+        writer = self.app_url(hosts, database) + "?target_session_attrs=read-write"
         replicas = [
-            f"{name}=postgresql://{APP_USER}:{password}@127.0.0.1:{raw['pg_port']}/{database}"
-            for name, raw in state["nodes"].items()
+            name + "=" + self.app_url(f"127.0.0.1:{raw['pg_port']}", database)
+            for name, raw in nodes.items()
         ]
         return writer, replicas
 
@@ -300,7 +271,7 @@ class HaCluster(ClusterDirectory):
         }
 
     # -- drills ------------------------------------------------------------------------------
-    def switchover(self, candidate: str | None = None, timeout: float = 60) -> Member:
+    def switchover(self, candidate: str | None = None, timeout: float = 60) -> PatroniMember:
         """Hand leadership to `candidate` (default: the sync standby); return the new leader.
 
         Waits first for a healthy set: in synchronous mode only the sync standby may lead.
@@ -315,7 +286,7 @@ class HaCluster(ClusterDirectory):
             raise ClusterError(f"switchover refused ({response.status_code}): {response.text}")
         return self.wait_for_leader(timeout, not_named=leader.name)
 
-    def kill_leader(self, timeout: float = 60) -> tuple[Member, list[int]]:
+    def kill_leader(self, timeout: float = 60) -> tuple[PatroniMember, list[int]]:
         """SIGKILL the leader's Patroni, postmaster and children; return it and the PIDs.
 
         Waits first for a sync standby: without one, Patroni (rightly) promotes nobody.
@@ -324,7 +295,7 @@ class HaCluster(ClusterDirectory):
         leader = next(m for m in members if m.is_leader)
         return leader, self.node(leader.name).kill()
 
-    def kill_replica(self, timeout: float = 60) -> tuple[Member, list[int]]:
+    def kill_replica(self, timeout: float = 60) -> tuple[PatroniMember, list[int]]:
         """SIGKILL the sync standby's Patroni, postmaster and children (a replica lost)."""
         members = self.wait_healthy(len(self.nodes), timeout)
         standby = next(m for m in members if m.role == "sync_standby")

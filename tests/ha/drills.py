@@ -18,7 +18,8 @@ from pathlib import Path
 import asyncpg
 import httpx
 
-from app.localcluster.ha import HaCluster, Member
+from app.db.patroni import PatroniMember
+from app.localcluster.ha import HaCluster
 from tests.faults.harness import Load, Stage, mark, missing_acknowledged, serve_cluster
 from tests.faults.harness import run_load as drive
 
@@ -100,7 +101,7 @@ async def _watch_promotion(
     await asyncio.gather(*(watch(name, dsn) for name, dsn in dsns.items()))
 
 
-def _candidate_dsns(cluster: HaCluster, leader: Member) -> dict[str, str]:
+def _candidate_dsns(cluster: HaCluster, leader: PatroniMember) -> dict[str, str]:
     _, replicas = cluster.urls()
     entries = dict(entry.split("=", 1) for entry in replicas)
     return {name: dsn for name, dsn in entries.items() if name != leader.name}

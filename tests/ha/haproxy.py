@@ -62,16 +62,9 @@ class HaProxyDb:
             return False
 
     def env(self) -> dict[str, str]:
-        writer, _ = self.cluster.urls()
-        password = writer.split("://trackr:", 1)[1].split("@", 1)[0]
-
-        def url(port: int) -> str:
-            return f"postgresql://trackr:{password}@127.0.0.1:{port}/trackr"
-
-        return {
-            "DATABASE_URL": url(self.primary_port),
-            "DATABASE_REPLICA_URLS": f"replicas={url(self.replicas_port)}",
-        }
+        primary = self.cluster.app_url(f"127.0.0.1:{self.primary_port}")
+        replicas = self.cluster.app_url(f"127.0.0.1:{self.replicas_port}")
+        return {"DATABASE_URL": primary, "DATABASE_REPLICA_URLS": f"replicas={replicas}"}
 
     def stop(self) -> None:
         if self.process is not None and self.process.poll() is None:
