@@ -23,6 +23,7 @@ from app.lifecycle import install_drain
 from app.logs import configure_logging
 from app.metrics import router as metrics_router
 from app.middleware import BodySizeLimitMiddleware, RequestContextMiddleware
+from app.products.hot import HotReadsMiddleware
 from app.products.router import router as products_router
 from app.stats.router import router as stats_router
 
@@ -80,6 +81,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(stats_router)
     app.include_router(admin_router)
     app.include_router(metrics_router)
+    app.add_middleware(HotReadsMiddleware)
     app.add_middleware(BodySizeLimitMiddleware, max_bytes=settings.max_body_bytes)
     app.add_middleware(RequestContextMiddleware)
     return app

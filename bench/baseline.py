@@ -86,4 +86,8 @@ async def listing(request: Request, category: str, limit: int = 20) -> Response:
 
 
 def _typed(value: str) -> Any:
-    return int(value) if value.isdigit() else value
+    """The bench's filter values as trackr types them (`16` → 16, `true` → True), so both
+    sides send the same containment query."""
+    if value.isdigit():
+        return int(value)
+    return {"true": True, "false": False}.get(value, value)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cache
 from typing import Annotated, Any
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, TypeAdapter, field_validator
@@ -37,8 +38,15 @@ class Category:
 
     def parse_filter_value(self, key: str, raw: str) -> Any:
         """Type a query-string value by the attribute's declared type (`ram_gb=16` → 16)."""
-        field = self.attributes.model_fields[key]
-        # The field's constraints (ge/le/max_length) live in its metadata, not its annotation.
-        constrained: Any = Annotated[field.annotation, *field.metadata, AfterValidator(reject_nul)]
-        adapter: TypeAdapter[Any] = TypeAdapter(constrained)
+        adapter = _filter_adapter(self.attributes, key)
         return adapter.dump_python(adapter.validate_strings(raw), mode="json")
+
+
+@cache
+def _filter_adapter(attributes: type[Attributes], key: str) -> TypeAdapter[Any]:
+    """One validator per attribute, built once: building it costs far more than a filtered
+    list read (docs/performance-notes.md, step 7)."""
+    field = attributes.model_fields[key]
+    # The field's constraints (ge/le/max_length) live in its metadata, not its annotation.
+    constrained: Any = Annotated[field.annotation, *field.metadata, AfterValidator(reject_nul)]
+    return TypeAdapter(constrained)

@@ -15,6 +15,7 @@ from app.products.schemas import Money
 from app.text import NUL_MESSAGE, has_nul
 
 ATTR_PREFIX = "attr."
+Q_MAX_LENGTH = 200
 KNOWN_PARAMETERS = (
     "category",
     "q",
@@ -34,7 +35,9 @@ def _problem(parameter: str, detail: str, type_: str) -> FieldProblem:
 async def product_filters(
     request: Request,
     category: Annotated[str | None, Query(description="Category name, e.g. `mac`")] = None,
-    q: Annotated[str | None, Query(max_length=200, description="Name contains (any case)")] = None,
+    q: Annotated[
+        str | None, Query(max_length=Q_MAX_LENGTH, description="Name contains (any case)")
+    ] = None,
     min_price: Annotated[Money | None, Query()] = None,
     max_price: Annotated[Money | None, Query()] = None,
     in_stock: Annotated[bool | None, Query()] = None,

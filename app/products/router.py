@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Body, Depends, Header, Path, Query, Request, status
@@ -26,7 +26,11 @@ from app.responses import json_response
 
 router = APIRouter(prefix="/api/products", tags=["products"])
 
-ProductId = Annotated[int, Path(ge=1, le=2**63 - 1, description="Product id")]
+MAX_PRODUCT_ID = 2**63 - 1
+LIST_LIMIT_DEFAULT = 20
+LIST_LIMIT_MAX = 100
+CURSOR_MAX_LENGTH = 1000
+ProductId = Annotated[int, Path(ge=1, le=MAX_PRODUCT_ID, description="Product id")]
 PROBLEMS: dict[int | str, dict[str, Any]] = {
     code: {"model": Problem, "content": {"application/problem+json": {}}}
     for code in (400, 401, 403, 404, 409, 412, 413, 422, 503)
@@ -55,11 +59,15 @@ async def list_products(
     session: ReadSessionDep,
     filters: Annotated[ProductFilters, Depends(product_filters)],
     sort: SortName = "id",
-    limit: Annotated[int, Query(ge=1, le=100)] = 20,
-    cursor: Annotated[str | None, Query(max_length=1000)] = None,
+    limit: Annotated[int, Query(ge=1, le=LIST_LIMIT_MAX)] = LIST_LIMIT_DEFAULT,
+    cursor: Annotated[str | None, Query(max_length=CURSOR_MAX_LENGTH)] = None,
 ) -> Response:
     """List products with filters, a sort order and keyset pagination."""
     rows, next_cursor = await service.list_products(session, filters, sort, cursor, limit)
+    return page_response(rows, next_cursor)
+
+
+def page_response(rows: Sequence[Mapping[Any, Any]], next_cursor: str | None) -> Response:
     return json_response({"items": [dict(r) for r in rows], "next_cursor": next_cursor})
 
 
@@ -73,6 +81,11 @@ async def get_product(
 ) -> Response:
     """One product; `ETag` carries its version (send `If-None-Match` for a 304)."""
     row = await service.get_product(session, product_id)
+    return product_response(row, if_none_match)
+
+
+def product_response(row: Mapping[Any, Any], if_none_match: str | None) -> Response:
+    """The product with its `ETag`, or 304 when `If-None-Match` names that version."""
     headers = _product_headers(row)
     if if_none_match is not None and headers["ETag"] in {
         t.strip() for t in if_none_match.split(",")
