@@ -26,7 +26,8 @@ PER_REQUEST = {"x-request-id", "x-served-by", "date"}
 @pytest.fixture
 def both(settings: Settings, clean_db: Cluster) -> Iterator[tuple[TestClient, TestClient]]:
     plain = create_app(settings)
-    plain.user_middleware = [m for m in plain.user_middleware if m.cls is not HotReadsMiddleware]
+    hot_path: object = HotReadsMiddleware
+    plain.user_middleware = [m for m in plain.user_middleware if m.cls is not hot_path]
     with (
         TestClient(create_app(settings), raise_server_exceptions=False) as hot,
         TestClient(plain, raise_server_exceptions=False) as fastapi,
