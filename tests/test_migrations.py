@@ -51,3 +51,13 @@ def test_gin_index_uses_jsonb_path_ops(migrated: Cluster) -> None:
         dbname="trackr",
     )
     assert "gin (attributes jsonb_path_ops)" in definition
+
+
+def test_attribute_filters_get_a_finer_statistics_sample(migrated: Cluster) -> None:
+    """The planner needs it to estimate two-key `@>` filters (alembic 5b7e2c4d9a10)."""
+    target = migrated.primary().sql(
+        "SELECT attstattarget FROM pg_attribute "
+        "WHERE attrelid = 'products'::regclass AND attname = 'attributes'",
+        dbname="trackr",
+    )
+    assert target == "1000"
