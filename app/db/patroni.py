@@ -11,8 +11,6 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
-import httpx
-
 REPLICA_ROLES = frozenset({"replica", "sync_standby", "quorum_standby"})
 # A replica that is up and replaying but not streaming (e.g. its leader just died).
 STILL_A_REPLICA = frozenset({"running", "in archive recovery"})
@@ -78,8 +76,13 @@ class PatroniClient:
     """Asks each configured REST endpoint in turn; the first good answer wins."""
 
     def __init__(self, urls: list[str], timeout: float) -> None:
+        # Imported here: only deployments on Patroni need an HTTP client, and every process
+        # start would pay ~0.15 s for it (cold start, docs/performance-notes.md).
+        import httpx
+
         self.urls = urls
         self._client = httpx.AsyncClient(timeout=timeout)
+        self._errors = (httpx.HTTPError, ValueError, KeyError, TypeError)
         self.last_error: str | None = None
 
     async def cluster(self) -> PatroniCluster | None:
@@ -89,7 +92,7 @@ class PatroniClient:
                 response = await self._client.get(f"{url.rstrip('/')}/cluster")
                 response.raise_for_status()
                 found = parse_cluster(response.json())
-            except (httpx.HTTPError, ValueError, KeyError, TypeError) as exc:
+            except self._errors as exc:
                 errors.append(f"{url}: {exc.__class__.__name__}")
                 continue
             self.last_error = None

@@ -113,6 +113,9 @@ def test_dockerfile() -> None:
     assert "uv sync --frozen" in dockerfile
     assert "--no-default-groups" in dockerfile  # no dev tools, no local PostgreSQL
     assert re.search(r"PYTHON_VERSION=3\.1[2-9]", dockerfile)
+    # Precompiled bytecode for dependencies and the (editable) project: the cold start.
+    assert "UV_COMPILE_BYTECODE=1" in dockerfile
+    assert re.search(r"^RUN \S*python -m compileall .*\bapp\b", dockerfile, re.M)
     runtime = final_stage(dockerfile)
     user = re.findall(r"^USER\s+(\S+)", runtime, re.M)
     assert user, "the runtime stage must switch to a user"
