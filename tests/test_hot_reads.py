@@ -10,12 +10,15 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any
 
+import asyncpg
 import pytest
 from fastapi.testclient import TestClient
 
 from app.config import Settings
+from app.errors import ServiceUnavailable
 from app.localcluster import Cluster
 from app.main import create_app
+from app.products import service
 from app.products.hot import HotReadsMiddleware, _recognise
 from tests.test_products_api import create
 
@@ -68,6 +71,7 @@ def _requests(product: dict[str, Any], cursor: str) -> list[tuple[str, dict[str,
         ("/api/products?category=mac&attr.ram_gb=16&attr.ram_gb=32", {}),
         ("/api/products?attr.ram_gb=16", {}),
         ("/api/products?category=plants", {}),
+        ("/api/products?category=&q=", {}),
         ("/api/products?category=mac&q=a%00b", {}),
         ("/api/products?q=" + "x" * 201, {}),
         ("/api/products?sort=colour", {}),
@@ -100,6 +104,30 @@ def test_hot_reads_answer_as_the_routes_do(
         assert _seen(ours) == _seen(theirs), path
         assert ours.status_code < 500, path
         assert "x-served-by" in ours.headers or ours.status_code >= 400, path
+
+
+@pytest.mark.parametrize(
+    "failure",
+    [
+        RuntimeError("a bug"),
+        ServiceUnavailable("the primary is away", retry_after_seconds=3),
+        asyncpg.exceptions.ConnectionDoesNotExistError("connection was closed"),
+    ],
+    ids=["bug", "app-error", "driver-error"],
+)
+def test_failures_are_rendered_as_the_routes_render_them(
+    both: tuple[TestClient, TestClient], monkeypatch: pytest.MonkeyPatch, failure: Exception
+) -> None:
+    async def failing(*_: object) -> None:
+        raise failure
+
+    monkeypatch.setattr(service, "get_product", failing)
+    monkeypatch.setattr(service, "list_products", failing)
+    hot, fastapi = both
+    for path in ("/api/products/1", "/api/products?category=mac"):
+        ours, theirs = hot.get(path), fastapi.get(path)
+        assert _seen(ours) == _seen(theirs), path
+        assert ours.headers["content-type"] == "application/problem+json"
 
 
 @pytest.mark.parametrize(

@@ -148,9 +148,13 @@ async def _serve_or_handle(serve: Serve, request: Request) -> Response:
 
 
 def _handler_for(request: Request, exc: Exception) -> Any:
-    """The app's exception handler for `exc`, looked up the way Starlette does (by MRO)."""
+    """The app's exception handler for `exc`, looked up as Starlette's ExceptionMiddleware
+    does (by MRO). The catch-all `Exception` handler is ServerErrorMiddleware's: an
+    unexpected error propagates to it, as it would from a route."""
     handlers = request.app.exception_handlers
     for cls in type(exc).__mro__:
+        if cls is Exception:
+            return None
         if cls in handlers:
             return handlers[cls]
     return None
