@@ -150,3 +150,12 @@ def test_if_match_garbage_is_412(client: TestClient, auth: dict[str, str]) -> No
         f"/api/products/{created['id']}", json={"price": 1}, headers={**auth, "If-Match": "nope"}
     )
     assert_problem(response, 412)
+
+
+def test_every_response_has_a_request_id(client: TestClient) -> None:
+    first, second = client.get("/health/live"), client.get("/api/products/999999")
+    ids = {first.headers["X-Request-ID"], second.headers["X-Request-ID"]}
+    assert len(ids) == 2
+    assert all(len(i) == 32 and int(i, 16) >= 0 for i in ids)
+    echoed = client.get("/health/live", headers={"X-Request-ID": "trace-" + "a" * 80})
+    assert echoed.headers["X-Request-ID"] == ("trace-" + "a" * 80)[:64]
