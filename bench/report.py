@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import statistics
 from pathlib import Path
 from typing import Any
 
@@ -32,6 +33,7 @@ LABELS = {
 
 def _table(run: dict[str, Any]) -> list[str]:
     scenarios = run["scenarios"]
+    rounds: dict[str, list[float]] = run.get("ratios", {})
     lines = [
         "| scenario | req/s | p50 ms | p99 ms | errors | vs raw-asyncpg twin |",
         "|---|---:|---:|---:|---:|---:|",
@@ -39,9 +41,12 @@ def _table(run: dict[str, Any]) -> list[str]:
     for name, result in scenarios.items():
         ratio = ""
         if name in TWINS and TWINS[name] in scenarios:
-            value = result["rps"] / scenarios[TWINS[name]]["rps"]
+            per_round = rounds.get(name) or [result["rps"] / scenarios[TWINS[name]]["rps"]]
+            value = statistics.median(per_round)
             verdict = "met" if value >= TARGETS[name] else f"target {TARGETS[name]}x"
             ratio = f"**{value:.2f}x** ({verdict})"
+            if len(per_round) > 1:
+                ratio += f"; rounds {min(per_round):.2f} to {max(per_round):.2f}"
         lines.append(
             f"| {LABELS.get(name, name)} | {result['rps']:.0f} | {result['p50_ms']:.2f} "
             f"| {result['p99_ms']:.2f} | {result['errors']} | {ratio} |"
@@ -105,7 +110,13 @@ def render(directory: Path) -> str:
             "",
             f"Run {data['started'][:16].replace('T', ' ')} UTC on {data['machine']}; "
             f"{data['duration']:g} s per scenario after a warm-up, "
-            f"{data['connections']} connections.",
+            f"{data['connections']} connections"
+            + (
+                f"; each trackr scenario and its twin alternate for {data['rounds']} rounds "
+                "(the row shows the median round, the ratio is the median of the rounds' ratios)."
+                if data.get("rounds", 1) > 1
+                else "."
+            ),
             "",
         ]
         for workers, run in sorted(data["runs"].items()):

@@ -22,6 +22,7 @@ import tempfile
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import replace
 from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
@@ -35,7 +36,7 @@ from app.localcluster import Cluster
 from app.localcluster.ports import free_port
 from app.products.listing import Cursor
 from bench import dataset, wrk
-from bench.report import render
+from bench.report import TWINS, render
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "docs" / "bench"
@@ -52,12 +53,6 @@ ATTR2 = {
     "pokemon": "attr.language=JP&attr.graded=true",
     "coins": "attr.metal=gold&attr.country=Canada",
     "games": "attr.platform=SNES&attr.region=PAL",
-}
-TWINS = {
-    "by_id": "raw_by_id",
-    "list": "raw_list",
-    "list_attr1": "raw_list_attr1",
-    "list_attr2": "raw_list_attr2",
 }
 
 
@@ -262,6 +257,9 @@ def main() -> None:
     parser.add_argument("--duration", type=float, default=10.0, help="seconds per scenario")
     parser.add_argument("--workers", default="1,2", help="worker counts to run, e.g. 1,2")
     parser.add_argument("--connections", type=int, default=32)
+    parser.add_argument(
+        "--rounds", type=int, default=3, help="alternating rounds of each twinned scenario"
+    )
     args = parser.parse_args()
     ensure_wrk()
     started = datetime.now(UTC)
@@ -291,6 +289,7 @@ def main() -> None:
         "machine": machine(),
         "duration": args.duration,
         "connections": args.connections,
+        "rounds": args.rounds,
         "runs": {},
     }
     with tempfile.TemporaryDirectory(prefix="trackr-bench-") as tmp:
@@ -345,6 +344,7 @@ def _run_workers(
         "--no-access-log",
     ]
     scenarios: dict[str, Any] = {}
+    ratios: dict[str, list[float]] = {}
     rss = 0.0
     with (
         server(trackr_cmd, trackr_env, "/health", directory / "trackr.log") as (trackr, pid),
@@ -353,7 +353,8 @@ def _run_workers(
             _,
         ),
     ):
-        for name in ORDER:
+
+        def drive(name: str, duration: float) -> wrk.WrkResult:
             target = baseline if name == "constant" or name.startswith("raw_") else trackr
             script = "post.lua" if name == "post" else "paths.lua"
             env = {
@@ -361,17 +362,44 @@ def _run_workers(
                 "PATHS_FILE": str(files.get(name, files["health"])),
                 "TOKEN": token,
             }
-            wrk.run(name, target, script, env, min(3.0, args.duration), args.connections)  # warm up
-            result = wrk.run(name, target, script, env, args.duration, args.connections)
+            return wrk.run(name, target, script, env, duration, args.connections)
+
+        for name in ORDER:
+            if name in TWINS.values():
+                continue  # measured in rounds with its trackr scenario
+            pair = [name, TWINS[name]] if name in TWINS else [name]
+            for each in pair:
+                drive(each, min(3.0, args.duration))  # warm up
+            # Twins alternate for several rounds: the machine's speed drifts between runs,
+            # and the ratio is only meaningful for runs next to each other.
+            rounds = args.rounds if name in TWINS else 1
+            measured: dict[str, list[wrk.WrkResult]] = {each: [] for each in pair}
+            for _ in range(rounds):
+                for each in pair:
+                    measured[each].append(drive(each, args.duration))
             if name == "by_id":
                 rss = worker_rss_mb(pid)
-            scenarios[name] = result.as_dict()
-            print(
-                f"  {name:<16} {result.rps:>9.0f} req/s  p50 {result.p50_ms:>7.2f} ms  "
-                f"p99 {result.p99_ms:>7.2f} ms  errors {result.errors}",
-                flush=True,
-            )
-    return {"scenarios": scenarios, "rss_mb_per_worker": rss}
+            for each in pair:
+                result = median_run(measured[each])
+                scenarios[each] = result.as_dict()
+                print(
+                    f"  {each:<16} {result.rps:>9.0f} req/s  p50 {result.p50_ms:>7.2f} ms  "
+                    f"p99 {result.p99_ms:>7.2f} ms  errors {result.errors}",
+                    flush=True,
+                )
+            if name in TWINS:
+                ratios[name] = [
+                    round(ours.rps / theirs.rps, 3)
+                    for ours, theirs in zip(measured[name], measured[TWINS[name]], strict=True)
+                ]
+                print(f"  {name:<16} ratio per round {ratios[name]}", flush=True)
+    return {"scenarios": scenarios, "ratios": ratios, "rss_mb_per_worker": rss}
+
+
+def median_run(runs: list[wrk.WrkResult]) -> wrk.WrkResult:
+    """The round with the median throughput, errors summed over every round."""
+    middle = sorted(runs, key=lambda r: r.rps)[len(runs) // 2]
+    return replace(middle, errors=sum(r.errors for r in runs))
 
 
 if __name__ == "__main__":

@@ -6,7 +6,8 @@ import json
 from pathlib import Path
 
 from bench.report import render
-from bench.wrk import parse
+from bench.run import median_run
+from bench.wrk import WrkResult, parse
 
 WRK_OUTPUT = """Running 10s test @ http://127.0.0.1:8000
   2 threads and 32 connections
@@ -64,6 +65,42 @@ def test_render_shows_ratios_against_the_twin(tmp_path: Path) -> None:
     assert "0.9 s" in doc
     assert "Index Scan using ix_products_attributes" in doc
     assert "Scale run not recorded yet" in doc
+
+
+def test_render_takes_the_median_of_alternating_rounds(tmp_path: Path) -> None:
+    scenario = {"requests": 1, "p50_ms": 1.0, "p99_ms": 2.0, "errors": 0}
+    data = {
+        "rows": 100000,
+        "started": "2026-11-23T10:00:00",
+        "machine": "test box",
+        "duration": 10,
+        "connections": 32,
+        "rounds": 3,
+        "cold_start_seconds": 0.9,
+        "explain": {},
+        "runs": {
+            "1": {
+                "rss_mb_per_worker": 80.0,
+                "scenarios": {
+                    "by_id": {**scenario, "scenario": "by_id", "rps": 700.0},
+                    "raw_by_id": {**scenario, "scenario": "raw_by_id", "rps": 1000.0},
+                },
+                "ratios": {"by_id": [0.7, 0.95, 0.88]},
+            }
+        },
+    }
+    (tmp_path / "100000-rows.json").write_text(json.dumps(data))
+    doc = render(tmp_path)
+    assert "**0.88x** (met); rounds 0.70 to 0.95" in doc
+    assert "alternate for 3 rounds" in doc
+
+
+def test_median_run_sums_errors_over_rounds() -> None:
+    rounds = ((5.0, 1), (9.0, 0), (7.0, 2))
+    runs = [WrkResult("by_id", 10, rps, 1.0, 2.0, errors) for rps, errors in rounds]
+    middle = median_run(runs)
+    assert middle.rps == 7
+    assert middle.errors == 3
 
 
 def test_render_shows_the_side_by_side_scale_run(tmp_path: Path) -> None:
