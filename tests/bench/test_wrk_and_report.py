@@ -36,9 +36,17 @@ def test_parse_reads_rate_percentiles_and_every_kind_of_error() -> None:
     assert result.errors == 7
 
 
-def test_render_shows_ratios_against_the_twin(tmp_path: Path) -> None:
+def _bench_run(rps: dict[str, float], **extra: object) -> dict[str, object]:
+    """One `make bench` result file with one 1-worker run at these rates."""
     scenario = {"requests": 1, "p50_ms": 1.0, "p99_ms": 2.0, "errors": 0}
-    data = {
+    ratios = extra.pop("ratios", None)
+    run: dict[str, object] = {
+        "rss_mb_per_worker": 80.0,
+        "scenarios": {name: {**scenario, "scenario": name, "rps": r} for name, r in rps.items()},
+    }
+    if ratios is not None:
+        run["ratios"] = ratios
+    return {
         "rows": 100000,
         "started": "2026-11-23T10:00:00",
         "machine": "test box",
@@ -46,19 +54,14 @@ def test_render_shows_ratios_against_the_twin(tmp_path: Path) -> None:
         "connections": 32,
         "cold_start_seconds": 0.9,
         "explain": {"filtered list": "Index Scan using ix_products_attributes"},
-        "runs": {
-            "1": {
-                "rss_mb_per_worker": 80.0,
-                "scenarios": {
-                    "by_id": {**scenario, "scenario": "by_id", "rps": 900.0},
-                    "raw_by_id": {**scenario, "scenario": "raw_by_id", "rps": 1000.0},
-                    "list": {**scenario, "scenario": "list", "rps": 500.0},
-                    "raw_list": {**scenario, "scenario": "raw_list", "rps": 1000.0},
-                },
-            }
-        },
+        "runs": {"1": run},
+        **extra,
     }
-    (tmp_path / "100000-rows.json").write_text(json.dumps(data))
+
+
+def test_render_shows_ratios_against_the_twin(tmp_path: Path) -> None:
+    rates = {"by_id": 900.0, "raw_by_id": 1000.0, "list": 500.0, "raw_list": 1000.0}
+    (tmp_path / "100000-rows.json").write_text(json.dumps(_bench_run(rates)))
     doc = render(tmp_path)
     assert "**0.90x** (met)" in doc
     assert "**0.50x** (target 0.8x)" in doc
@@ -68,27 +71,9 @@ def test_render_shows_ratios_against_the_twin(tmp_path: Path) -> None:
 
 
 def test_render_takes_the_median_of_alternating_rounds(tmp_path: Path) -> None:
-    scenario = {"requests": 1, "p50_ms": 1.0, "p99_ms": 2.0, "errors": 0}
-    data = {
-        "rows": 100000,
-        "started": "2026-11-23T10:00:00",
-        "machine": "test box",
-        "duration": 10,
-        "connections": 32,
-        "rounds": 3,
-        "cold_start_seconds": 0.9,
-        "explain": {},
-        "runs": {
-            "1": {
-                "rss_mb_per_worker": 80.0,
-                "scenarios": {
-                    "by_id": {**scenario, "scenario": "by_id", "rps": 700.0},
-                    "raw_by_id": {**scenario, "scenario": "raw_by_id", "rps": 1000.0},
-                },
-                "ratios": {"by_id": [0.7, 0.95, 0.88]},
-            }
-        },
-    }
+    data = _bench_run(
+        {"by_id": 700.0, "raw_by_id": 1000.0}, rounds=3, ratios={"by_id": [0.7, 0.95, 0.88]}
+    )
     (tmp_path / "100000-rows.json").write_text(json.dumps(data))
     doc = render(tmp_path)
     assert "**0.88x** (met); rounds 0.70 to 0.95" in doc
