@@ -70,10 +70,10 @@ class HotReadsMiddleware:
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http" and scope["method"] == "GET":
-            route, serve = _recognise(_route_path(scope), scope["query_string"])
+            request = Request(scope, receive)
+            route, serve = _recognise(request)
             if serve is not None:
                 scope["route"] = route
-                request = Request(scope, receive)
                 response = await _serve_or_handle(serve, request)
                 await response(scope, receive, send)
                 return
@@ -87,9 +87,11 @@ def _route_path(scope: Scope) -> str:
     return path[len(root) :] if root and path.startswith(root + "/") else path
 
 
-def _recognise(path: str, query_string: bytes) -> tuple[_Route | None, Serve | None]:
+def _recognise(request: Request) -> tuple[_Route | None, Serve | None]:
+    path = _route_path(request.scope)
     if path == router.prefix:
-        return LIST_ROUTE, _list_request(QueryParams(query_string))
+        # Parsed once: `product_filters` reads the same cached `request.query_params`.
+        return LIST_ROUTE, _list_request(request.query_params)
     match = BY_ID_PATH.fullmatch(path)
     if match is not None and (product_id := int(match[1])) <= MAX_PRODUCT_ID:
         return BY_ID_ROUTE, _by_id_request(product_id)
