@@ -22,10 +22,11 @@ setup: ## Create .venv from uv.lock, Patroni included (bootstraps uv with pip wh
 run: setup ## Start the local cluster, migrate, seed, print a dev token and serve on PORT
 	@$(UV) run --frozen trackr dev --replicas $(REPLICAS) --port $(PORT)
 
-lint: setup ## ruff (lint + format check) and mypy
+lint: setup ## ruff (lint + format check), mypy and the import contracts (pyproject.toml)
 	@$(UV) run --frozen ruff check .
 	@$(UV) run --frozen ruff format --check .
 	@$(UV) run --frozen mypy
+	@$(UV) run --frozen lint-imports --no-cache
 
 format: setup ## Apply ruff fixes and formatting
 	@$(UV) run --frozen ruff check --fix .

@@ -12,18 +12,20 @@ from importlib.metadata import PackageNotFoundError, version
 
 from fastapi import FastAPI
 
+from app.admin.repository import read_current as read_overrides
 from app.admin.router import router as admin_router
 from app.categories.router import router as categories_router
 from app.config import Settings, get_settings
 from app.db.database import Database
-from app.errors import install_error_handlers
 from app.health.router import router as health_router
-from app.idempotency import purge_forever
+from app.idempotency.service import purge_forever
 from app.lifecycle import install_drain
 from app.logs import configure_logging
+from app.metrics import PrometheusPoolObserver
 from app.metrics import router as metrics_router
 from app.middleware import BodySizeLimitMiddleware, RequestContextMiddleware
-from app.products.hot import HotReadsMiddleware
+from app.problems import install_error_handlers, install_openapi
+from app.products.hot import HotReadsMiddleware, verify_routes
 from app.products.router import router as products_router
 from app.stats.router import router as stats_router
 
@@ -50,7 +52,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        database = Database.from_settings(settings)
+        database = Database.from_settings(
+            settings, overrides=read_overrides, observer=PrometheusPoolObserver()
+        )
         await database.start()
         app.state.database = database
         purger = asyncio.create_task(
@@ -75,12 +79,14 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.started_at = time.monotonic()
     app.state.version = app.version
     install_error_handlers(app)
+    install_openapi(app)
     app.include_router(health_router)
     app.include_router(categories_router)
     app.include_router(products_router)
     app.include_router(stats_router)
     app.include_router(admin_router)
     app.include_router(metrics_router)
+    verify_routes(app.routes)
     app.add_middleware(HotReadsMiddleware)
     app.add_middleware(BodySizeLimitMiddleware, max_bytes=settings.max_body_bytes)
     app.add_middleware(RequestContextMiddleware)

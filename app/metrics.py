@@ -63,6 +63,26 @@ def _set(gauge: Gauge, value: float | None, **labels: str) -> None:
     gauge.labels(**labels).set(float("nan") if value is None else value)
 
 
+class PrometheusPoolObserver:
+    """The read pool's counters and gauges (an `app.db.replicas.PoolObserver`)."""
+
+    def read_routed(self, target: str) -> None:
+        READS_ROUTED.labels(target=target).inc()
+
+    def read_to_primary(self, reason: str) -> None:
+        READS_TO_PRIMARY.labels(reason=reason).inc()
+        READS_ROUTED.labels(target="primary").inc()
+
+    def token_live_check(self, caught_up: bool) -> None:
+        TOKEN_LIVE_CHECKS.labels(result="caught_up" if caught_up else "behind").inc()
+
+    def read_retried(self) -> None:
+        READ_RETRIES.inc()
+
+    def round_checked(self, pool: ReplicaPool) -> None:
+        observe_pool(pool)
+
+
 def observe_pool(pool: ReplicaPool) -> None:
     """Copy the monitor's latest observations into the gauges (after every check round)."""
     primary = pool.primary

@@ -10,9 +10,10 @@ from starlette.datastructures import MutableHeaders
 from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from app.db.session import CONSISTENCY_HEADER, SERVED_BY_HEADER
+from app.dependencies import CONSISTENCY_HEADER, SERVED_BY_HEADER, served_by
 from app.errors import PayloadTooLarge
 from app.metrics import HTTP_LATENCY
+from app.problems import render
 
 access_log = structlog.get_logger()
 
@@ -46,8 +47,8 @@ class RequestContextMiddleware:
                 status_code = message["status"]
                 headers = MutableHeaders(scope=message)
                 headers["X-Request-ID"] = request_id
-                if served_by := state.get("served_by"):
-                    headers[SERVED_BY_HEADER] = served_by
+                if node := served_by(state):
+                    headers[SERVED_BY_HEADER] = node
                 if token := state.get("consistency_token"):
                     headers[CONSISTENCY_HEADER] = token
             await send(message)
@@ -66,7 +67,7 @@ class RequestContextMiddleware:
                     path=scope["path"],
                     status=status_code,
                     duration_ms=round(elapsed * 1000, 2),
-                    served_by=state.get("served_by"),
+                    served_by=served_by(state),
                 )
 
 
@@ -102,5 +103,5 @@ class BodySizeLimitMiddleware:
         return f"the request body exceeds the limit of {self.max_bytes} bytes"
 
     async def _reject(self, scope: Scope, receive: Receive, send: Send) -> None:
-        response = PayloadTooLarge(self._detail()).response(instance=scope["path"])
+        response = render(PayloadTooLarge(self._detail()), instance=scope["path"])
         await response(scope, receive, send)

@@ -12,7 +12,7 @@ from fastapi.testclient import TestClient
 from app.auth import create_token
 from app.config import Settings
 from app.db.engines import create_engine
-from app.idempotency import purge_expired
+from app.idempotency.repository import purge_expired
 from app.localcluster import Cluster
 
 MAC = {

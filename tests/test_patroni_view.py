@@ -7,7 +7,7 @@ from pydantic import ValidationError
 
 from app.config import Settings
 from app.db.patroni import PatroniMember, member_dsn, parse_cluster
-from app.db.replicas import patroni_verdict
+from app.db.patroni_reconcile import patroni_verdict
 
 CLUSTER = {
     "scope": "trackr",

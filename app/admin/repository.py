@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import cast
 
+import asyncpg
 from sqlalchemy import Table, select
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -11,6 +12,15 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app.models import RoutingOverride
 
 overrides = cast(Table, RoutingOverride.__table__)
+CURRENT = f"SELECT read_balancing, drained FROM {overrides.name} WHERE id = 1"
+
+
+async def read_current(
+    connection: asyncpg.Connection, timeout_seconds: float
+) -> tuple[str | None, list[str]]:
+    """The stored overrides on a plain driver connection (the replica monitor's, each round)."""
+    row = await connection.fetchrow(CURRENT, timeout=timeout_seconds)
+    return (row["read_balancing"], list(row["drained"])) if row else (None, [])
 
 
 async def load_for_update(session: AsyncSession) -> tuple[str | None, list[str]]:

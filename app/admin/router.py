@@ -15,8 +15,10 @@ from app.auth import Principal, require_scope
 from app.db.database import Database
 from app.db.lsn import format_lsn
 from app.db.replicas import ReplicaPool
-from app.db.session import WriteSession, WriteSessionDep, get_database
+from app.db.session import WriteSession
+from app.dependencies import WriteSessionDep, get_database
 from app.errors import NotFound
+from app.problems import problem_responses
 from app.responses import json_response
 
 log = logging.getLogger("trackr.admin")
@@ -61,13 +63,17 @@ def _who(principal: Principal) -> str:
     return principal.subject or "unknown"
 
 
-@router.get("/routing", response_model=RoutingState)
+@router.get("/routing", response_model=RoutingState, responses=problem_responses(401, 403))
 async def get_routing(_: AdminDep, database: DatabaseDep) -> Response:
     """Every node: role, in_rotation and why not, lag, counters; the balancing mode."""
     return json_response(routing_state(database.pool))
 
 
-@router.post("/routing", response_model=RoutingState)
+@router.post(
+    "/routing",
+    response_model=RoutingState,
+    responses=problem_responses(400, 401, 403, 413, 422, 503),
+)
 async def set_balancing(
     principal: AdminDep, change: BalancingChange, session: WriteSessionDep, database: DatabaseDep
 ) -> Response:
@@ -96,9 +102,10 @@ async def _set_drained(
 
 
 ReplicaName = Annotated[str, Path(max_length=100)]
+DRAIN_PROBLEMS = problem_responses(401, 403, 404, 422, 503)
 
 
-@router.post("/replicas/{name}/drain", response_model=RoutingState)
+@router.post("/replicas/{name}/drain", response_model=RoutingState, responses=DRAIN_PROBLEMS)
 async def drain(
     principal: AdminDep, name: ReplicaName, request: Request, session: WriteSessionDep
 ) -> Response:
@@ -106,7 +113,7 @@ async def drain(
     return await _set_drained(request, name, True, principal, session)
 
 
-@router.post("/replicas/{name}/undrain", response_model=RoutingState)
+@router.post("/replicas/{name}/undrain", response_model=RoutingState, responses=DRAIN_PROBLEMS)
 async def undrain(
     principal: AdminDep, name: ReplicaName, request: Request, session: WriteSessionDep
 ) -> Response:

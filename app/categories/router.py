@@ -9,7 +9,8 @@ from pydantic import BaseModel
 from starlette.responses import Response
 
 from app.categories.registry import CATEGORIES
-from app.db.session import READ_ROUTE_OPENAPI, ReadSessionDep
+from app.dependencies import READ_ROUTE_OPENAPI, ReadSessionDep
+from app.problems import problem_responses
 from app.products.repository import counts_by_category
 from app.responses import json_response
 
@@ -23,7 +24,12 @@ class CategoryOut(BaseModel):
     product_count: int
 
 
-@router.get("", response_model=list[CategoryOut], openapi_extra=READ_ROUTE_OPENAPI)
+@router.get(
+    "",
+    response_model=list[CategoryOut],
+    responses=problem_responses(400, 503),
+    openapi_extra=READ_ROUTE_OPENAPI,
+)
 async def list_categories(session: ReadSessionDep) -> Response:
     """All categories, their attribute schemas and how many products each has."""
     counts = await counts_by_category(session)

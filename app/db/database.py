@@ -7,6 +7,8 @@ from dataclasses import dataclass
 from app.config import Settings
 from app.db.engines import Engines, build_engines, replica_engine
 from app.db.replicas import ReplicaPool
+from app.db.replicas.monitor import OverridesSource
+from app.db.replicas.observer import PoolObserver
 
 
 @dataclass
@@ -15,8 +17,14 @@ class Database:
     pool: ReplicaPool
 
     @classmethod
-    def from_settings(cls, settings: Settings) -> Database:
-        pool = ReplicaPool.from_settings(settings)
+    def from_settings(
+        cls,
+        settings: Settings,
+        *,
+        overrides: OverridesSource | None = None,
+        observer: PoolObserver | None = None,
+    ) -> Database:
+        pool = ReplicaPool.from_settings(settings, overrides=overrides, observer=observer)
         engines = build_engines(settings, {r.name: r.dsn for r in pool.replicas.values()})
 
         def add_engine(name: str, dsn: str) -> None:  # a replica Patroni reported

@@ -19,11 +19,8 @@ from sqlalchemy.engine import ExceptionContext
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 from app.config import Settings
+from app.db.failures import DISCONNECTS, classify
 from app.db.urls import normalize_dsn
-from app.errors import is_broken_connection
-
-# Read-only transaction (a demoted primary), admin/crash shutdown, cannot connect now.
-ROLE_CHANGE_SQLSTATES = frozenset({"25006", "57P01", "57P02", "57P03"})
 
 
 @dataclass
@@ -50,15 +47,8 @@ def _json_text(value: object) -> str:
     return orjson.dumps(value).decode()
 
 
-def _sqlstate(exc: BaseException | None) -> str:
-    return str(getattr(exc, "sqlstate", "") or "")
-
-
 def _classify_disconnects(context: ExceptionContext) -> None:
-    original = context.original_exception
-    driver = original.__cause__ or original  # SQLAlchemy's adapter wraps asyncpg's error
-    role_change = _sqlstate(original) in ROLE_CHANGE_SQLSTATES
-    if role_change or _sqlstate(original).startswith("08") or is_broken_connection(driver):
+    if classify(context.original_exception) in DISCONNECTS:
         context.is_disconnect = True
 
 

@@ -2,7 +2,8 @@
 
 import re
 
-_LSN = re.compile(r"^([0-9A-Fa-f]{1,8})/([0-9A-Fa-f]{1,8})$")
+LSN_PATTERN = r"^([0-9A-Fa-f]{1,8})/([0-9A-Fa-f]{1,8})$"
+_LSN = re.compile(LSN_PATTERN)
 
 
 def parse_lsn(text: str) -> int:

@@ -24,23 +24,15 @@ import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-import asyncpg
-from asyncpg import Record
-from sqlalchemy.exc import DBAPIError, EmulatedDBAPIException
-from sqlalchemy.exc import TimeoutError as PoolTimeoutError
+from asyncpg import PostgresError, Record
 from sqlalchemy.pool import Pool, PoolProxiedConnection
 from sqlalchemy.util import greenlet_spawn
-from starlette.requests import Request
 
 from app.db.breaker import BreakerState
 from app.db.database import Database
+from app.db.failures import DRIVER_ERRORS, is_connect_failure, is_transient
 from app.db.replicas import ReplicaHealth
-from app.errors import (
-    NO_SUITABLE_HOST,
-    ServiceUnavailable,
-    is_connect_failure,
-    is_transient_db_error,
-)
+from app.errors import ServiceUnavailable
 
 log = logging.getLogger("trackr.routing")
 
@@ -48,16 +40,6 @@ log = logging.getLogger("trackr.routing")
 CAUGHT_UP = "SELECT pg_last_wal_replay_lsn() >= $1::pg_lsn"
 TOKEN_POLL_SECONDS = 0.02
 BREAKER_POLL_SECONDS = 0.025
-FAILOVER_ERRORS = (
-    DBAPIError,
-    EmulatedDBAPIException,  # a failed connect from the pool (e.g. "shutting down")
-    OSError,
-    PoolTimeoutError,
-    asyncpg.PostgresError,
-    asyncpg.InterfaceError,
-    asyncpg.exceptions.InternalClientError,
-    *NO_SUITABLE_HOST,
-)
 
 
 async def quietly(release: Callable[[], Awaitable[None]]) -> None:
@@ -65,7 +47,7 @@ async def quietly(release: Callable[[], Awaitable[None]]) -> None:
     response already on its way): the pool has given up on it anyway."""
     try:
         await release()
-    except FAILOVER_ERRORS as exc:
+    except DRIVER_ERRORS as exc:
         log.info("discarding a dead connection: %s", exc.__class__.__name__)
 
 
@@ -94,7 +76,7 @@ async def _check_in(
             driver = connection.driver_connection
             if driver is not None:  # no polite goodbye on a connection in an unknown state
                 driver.terminate()
-            if is_transient_db_error(failure):
+            if is_transient(failure):
                 pool._invalidate(connection, failure)
             else:
                 connection.invalidate(failure)
@@ -109,13 +91,11 @@ class ReadSession:
     def __init__(
         self,
         database: Database,
-        request: Request,
         *,
         min_lsn: int | None,
         replica: ReplicaHealth | None,
     ) -> None:
         self._database = database
-        self._request = request
         self._min_lsn = min_lsn
         self._replica_name = replica.name if replica else None
         self._retried_same = False
@@ -160,8 +140,8 @@ class ReadSession:
         while True:
             try:
                 reached = bool(await self._attempt(CAUGHT_UP, (min_lsn,), "fetchval"))
-            except FAILOVER_ERRORS as exc:
-                if is_transient_db_error(exc):
+            except DRIVER_ERRORS as exc:
+                if is_transient(exc):
                     pool.mark_down(candidate.name, exc.__class__.__name__)
                 reached = False
                 break
@@ -189,10 +169,10 @@ class ReadSession:
         while True:
             try:
                 result = await self._attempt(sql, args, method)
-            except FAILOVER_ERRORS as exc:
+            except DRIVER_ERRORS as exc:
                 if self._replica_name is None and is_connect_failure(exc):
                     breaker.record_failure(exc.__class__.__name__)
-                if not is_transient_db_error(exc) or not await self._fail_over(exc):
+                if not is_transient(exc) or not await self._fail_over(exc):
                     raise
             else:
                 if self._replica_name is None and breaker.state is BreakerState.HALF_OPEN:
@@ -205,8 +185,8 @@ class ReadSession:
         connection = await greenlet_spawn(engine.raw_connection)
         try:
             result = await getattr(connection.driver_connection, method)(sql, *args)
-        except asyncpg.PostgresError as exc:  # the server answered: usable unless it is leaving
-            await _check_in(engine.pool, connection, exc if is_transient_db_error(exc) else None)
+        except PostgresError as exc:  # the server answered: usable unless it is leaving
+            await _check_in(engine.pool, connection, exc if is_transient(exc) else None)
             raise
         except BaseException as exc:  # dropped, timed out or cancelled mid-statement
             await _check_in(engine.pool, connection, exc)
@@ -218,7 +198,11 @@ class ReadSession:
         if replica is None and not await self._primary_allows():
             raise primary_unavailable(self._database)
         self._replica_name = replica.name if replica else None
-        self._request.state.served_by = f"replica:{replica.name}" if replica else "primary"
+
+    @property
+    def served_by(self) -> str:
+        """The node this session's reads go to now: `primary` or `replica:<name>`."""
+        return f"replica:{self._replica_name}" if self._replica_name else "primary"
 
     async def _primary_allows(self) -> bool:
         """May this read go to the primary? While its breaker is open, wait a little.

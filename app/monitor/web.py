@@ -14,11 +14,12 @@ from fastapi import FastAPI, Query, Request
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from starlette.responses import HTMLResponse, Response
 
-from app.errors import NotFound, install_error_handlers
+from app.errors import NotFound
 from app.monitor.metrics import registry_for
 from app.monitor.runner import Monitor
 from app.monitor.schemas import IncidentOut, PointOut, StatusOut
 from app.monitor.views import incident_out, points, status_document
+from app.problems import install_error_handlers
 
 PAGE = files("app.monitor").joinpath("static/dashboard.html").read_text(encoding="utf-8")
 

@@ -1,55 +1,56 @@
 """The two hot reads as plain ASGI, in front of FastAPI's router.
 
-`GET /api/products/{id}` and `GET /api/products?category=…` are trackr's most frequent
-requests and its cheapest queries, so FastAPI's per-request machinery (route matching across
-every route, the dependency solver, parameter validation, the exception-wrapping layers) cost
-more than the database round trip: by-id ran at 0.6x of a bare asyncpg endpoint
-(docs/performance-notes.md, step 7). This middleware serves those requests with the parts the
-FastAPI routes use — `read_session` (routing, read-your-writes, failover), `product_filters`,
-the service functions, the same response builders — and renders errors with the app's own
-exception handlers, so a response is the route's, byte for byte (tests/test_hot_reads.py
-sends every request both ways).
+`GET /api/products/{id}` and `GET /api/products?…` are trackr's most frequent requests and
+its cheapest queries, so FastAPI's per-request machinery (route matching across every route,
+the dependency solver, the exception-wrapping layers) cost more than the database round trip
+(docs/performance-notes.md, step 7). This middleware serves those requests with the routes'
+own parts — `read_session` (routing, read-your-writes, failover), the one parser of their
+parameters (`app.products.query`), the service functions, the same response builders — and
+renders errors with the app's own exception handlers, so a response is the route's, byte for
+byte (tests/test_hot_reads.py sends every request both ways).
 
-It only takes a request it can see is valid for the route's own parameters: a GET, a
-positive 64-bit id, or a query string of known list parameters given once each with values
-in range. Anything else falls through to FastAPI, which produces every validation error and
-still documents both endpoints in OpenAPI.
+It takes only a request whose parameters the shared parser accepts; anything else falls
+through to FastAPI, which produces every validation error and documents both endpoints.
+`verify_routes` refuses to start an app whose routes take inputs the fast path does not
+(a new dependency, header or parameter would otherwise be bypassed).
 """
 
 from __future__ import annotations
 
-import re
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterable
 from typing import Any
 
+from fastapi.dependencies.models import Dependant
+from fastapi.routing import iter_route_contexts
+from pydantic import ValidationError
 from starlette.datastructures import QueryParams
 from starlette.requests import Request
 from starlette.responses import Response
+from starlette.routing import BaseRoute
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from app.db.session import read_session
+from app.dependencies import read_session
 from app.products import service
-from app.products.filters import ATTR_PREFIX, Q_MAX_LENGTH, product_filters
-from app.products.listing import SORTS
+from app.products.query import ListParams, parse_list, product_id
 from app.products.router import (
-    CURSOR_MAX_LENGTH,
-    LIST_LIMIT_DEFAULT,
-    LIST_LIMIT_MAX,
-    MAX_PRODUCT_ID,
     get_product,
     list_products,
+    list_query,
     page_response,
     product_response,
     router,
 )
 
-BY_ID_PATH = re.compile(re.escape(router.prefix) + r"/([1-9][0-9]{0,18})")
-SMALL_INT = re.compile(r"[1-9][0-9]{0,2}")
-# Scalar list parameters the hot path validates itself; any other name (`min_price`,
-# `in_stock`, a typo) sends the request to FastAPI.
-SIMPLE_PARAMETERS = frozenset({"category", "q", "sort", "limit", "cursor"})
-
 Serve = Callable[[Request], Awaitable[Response]]
+# Everything each route takes from a request, as `verify_routes` reads it from its dependant;
+# the fast path below reads exactly these.
+Inputs = frozenset[tuple[str, object]]
+BY_ID_INPUTS: Inputs = frozenset(
+    {("path", "product_id"), ("header", "if-none-match"), ("depends", read_session)}
+)
+LIST_INPUTS: Inputs = frozenset(
+    {("depends", read_session), ("depends", list_query), ("query", ListParams)}
+)
 
 
 class _Route:
@@ -62,6 +63,42 @@ class _Route:
 
 BY_ID_ROUTE = _Route(router.prefix + "/{product_id}", get_product)
 LIST_ROUTE = _Route(router.prefix, list_products)
+HOT_ROUTES: dict[tuple[str, Callable[..., Any]], Inputs] = {
+    (BY_ID_ROUTE.path, get_product): BY_ID_INPUTS,
+    (LIST_ROUTE.path, list_products): LIST_INPUTS,
+}
+
+
+def route_inputs(dependant: Dependant) -> Inputs:
+    """Every input a route's dependant (and its sub-dependencies) takes from a request."""
+    inputs: set[tuple[str, object]] = set()
+    for kind, params in (
+        ("path", dependant.path_params),
+        ("header", dependant.header_params),
+        ("cookie", dependant.cookie_params),
+        ("body", dependant.body_params),
+    ):
+        inputs |= {(kind, param.alias) for param in params}
+    inputs |= {("query", param.field_info.annotation) for param in dependant.query_params}
+    for sub in dependant.dependencies:
+        inputs.add(("depends", sub.call))
+        inputs |= route_inputs(sub)
+    return frozenset(inputs)
+
+
+def verify_routes(routes: Iterable[BaseRoute]) -> None:
+    """Raise unless each hot route takes exactly the inputs the fast path serves."""
+    found = {(r.path, r.endpoint): r for r in iter_route_contexts(list(routes))}
+    for key, expected in HOT_ROUTES.items():
+        route = found.get(key)
+        if route is None:
+            raise RuntimeError(f"the fast path serves GET {key[0]}, which no route declares")
+        actual = route_inputs(route.dependant)
+        if actual != expected or route.methods != {"GET"}:
+            raise RuntimeError(
+                f"GET {key[0]} takes inputs the fast path does not serve alike: "
+                f"route {sorted(map(str, actual))}, fast path {sorted(map(str, expected))}"
+            )
 
 
 class HotReadsMiddleware:
@@ -90,50 +127,34 @@ def _route_path(scope: Scope) -> str:
 def _recognise(request: Request) -> tuple[_Route | None, Serve | None]:
     path = _route_path(request.scope)
     if path == router.prefix:
-        # Parsed once: `product_filters` reads the same cached `request.query_params`.
+        # Parsed once: `list_query` reads the same cached `request.query_params`.
         return LIST_ROUTE, _list_request(request.query_params)
-    match = BY_ID_PATH.fullmatch(path)
-    if match is not None and (product_id := int(match[1])) <= MAX_PRODUCT_ID:
-        return BY_ID_ROUTE, _by_id_request(product_id)
+    prefix, _, segment = path.rpartition("/")
+    if prefix == router.prefix and (pid := product_id(segment)) is not None:
+        return BY_ID_ROUTE, _by_id_request(pid)
     return None, None
 
 
-def _by_id_request(product_id: int) -> Serve:
+def _by_id_request(pid: int) -> Serve:
     async def serve(request: Request) -> Response:
         session = await read_session(request)
-        row = await service.get_product(session, product_id)
+        row = await service.get_product(session, pid)
         return product_response(row, request.headers.get("if-none-match"))
 
     return serve
 
 
-def _list_request(params: QueryParams) -> Serve | None:
-    """A list request whose own parameters are all valid, or None (FastAPI decides)."""
-    simple: dict[str, str] = {}
-    for key, value in params.multi_items():
-        if key.startswith(ATTR_PREFIX):
-            continue  # `product_filters` validates attribute filters, as in the route
-        if key not in SIMPLE_PARAMETERS or key in simple:
-            return None
-        simple[key] = value
-    sort = simple.get("sort", "id")
-    limit = simple.get("limit", str(LIST_LIMIT_DEFAULT))
-    cursor = simple.get("cursor")
-    q = simple.get("q")
-    if (
-        sort not in SORTS
-        or not SMALL_INT.fullmatch(limit)
-        or int(limit) > LIST_LIMIT_MAX
-        or (cursor is not None and len(cursor) > CURSOR_MAX_LENGTH)
-        or (q is not None and len(q) > Q_MAX_LENGTH)
-    ):
+def _list_request(query_params: QueryParams) -> Serve | None:
+    """A list request whose parameters the route's model accepts, or None (FastAPI decides)."""
+    try:
+        params = ListParams.model_validate(dict(query_params))
+    except ValidationError:
         return None
 
     async def serve(request: Request) -> Response:
         session = await read_session(request)
-        filters = await product_filters(request, category=simple.get("category"), q=q)
-        rows, next_cursor = await service.list_products(session, filters, sort, cursor, int(limit))
-        return page_response(rows, next_cursor)
+        query = parse_list(params, query_params.multi_items())
+        return page_response(*await service.list_products(session, query))
 
     return serve
 

@@ -9,12 +9,18 @@ from fastapi import APIRouter, Body, Depends, Header, Path, Query, Request, stat
 from starlette.responses import Response
 
 from app.auth import WriterDep
-from app.db.session import READ_ROUTE_OPENAPI, ReadSessionDep, WriteSessionDep
-from app.errors import PreconditionFailed, Problem
-from app.idempotency import IdempotencyDep
+from app.dependencies import READ_ROUTE_OPENAPI, ReadSessionDep, WriteSessionDep
+from app.errors import PreconditionFailed
+from app.idempotency.dependency import IdempotencyDep
+from app.problems import problem_responses
 from app.products import service
-from app.products.filters import product_filters
-from app.products.listing import ProductFilters, SortName
+from app.products.query import (
+    MAX_PRODUCT_ID,
+    MIN_PRODUCT_ID,
+    ListParams,
+    ListQuery,
+    parse_list,
+)
 from app.products.schemas import (
     PriceHistoryOut,
     ProductCreate,
@@ -26,15 +32,15 @@ from app.responses import json_response
 
 router = APIRouter(prefix="/api/products", tags=["products"])
 
-MAX_PRODUCT_ID = 2**63 - 1
-LIST_LIMIT_DEFAULT = 20
-LIST_LIMIT_MAX = 100
-CURSOR_MAX_LENGTH = 1000
-ProductId = Annotated[int, Path(ge=1, le=MAX_PRODUCT_ID, description="Product id")]
-PROBLEMS: dict[int | str, dict[str, Any]] = {
-    code: {"model": Problem, "content": {"application/problem+json": {}}}
-    for code in (400, 401, 403, 404, 409, 412, 413, 422, 503)
+ProductId = Annotated[int, Path(ge=MIN_PRODUCT_ID, le=MAX_PRODUCT_ID, description="Product id")]
+NOT_MODIFIED: dict[int | str, dict[str, Any]] = {
+    304: {"description": "Not modified: `If-None-Match` names the current version"}
 }
+READ_PROBLEMS = problem_responses(400, 404, 422, 503)
+LIST_PROBLEMS = problem_responses(400, 422, 503)
+CREATE_PROBLEMS = problem_responses(400, 401, 403, 409, 413, 422, 503)
+UPDATE_PROBLEMS = problem_responses(400, 401, 403, 404, 409, 412, 413, 422, 503)
+DELETE_PROBLEMS = problem_responses(401, 403, 404, 409, 422, 503)
 
 
 def etag(row: Mapping[Any, Any]) -> str:
@@ -54,17 +60,21 @@ def _expected_version(if_match: str | None) -> int | None:
     return int(tag)
 
 
-@router.get("", response_model=ProductPage, responses=PROBLEMS, openapi_extra=READ_ROUTE_OPENAPI)
+async def list_query(request: Request, params: Annotated[ListParams, Query()]) -> ListQuery:
+    """The list's parameters, `attr.<key>=<value>` filters (repeatable, need `category`,
+    typed by its schema) included."""
+    return parse_list(params, request.query_params.multi_items())
+
+
+@router.get(
+    "", response_model=ProductPage, responses=LIST_PROBLEMS, openapi_extra=READ_ROUTE_OPENAPI
+)
 async def list_products(
     session: ReadSessionDep,
-    filters: Annotated[ProductFilters, Depends(product_filters)],
-    sort: SortName = "id",
-    limit: Annotated[int, Query(ge=1, le=LIST_LIMIT_MAX)] = LIST_LIMIT_DEFAULT,
-    cursor: Annotated[str | None, Query(max_length=CURSOR_MAX_LENGTH)] = None,
+    query: Annotated[ListQuery, Depends(list_query)],
 ) -> Response:
     """List products with filters, a sort order and keyset pagination."""
-    rows, next_cursor = await service.list_products(session, filters, sort, cursor, limit)
-    return page_response(rows, next_cursor)
+    return page_response(*await service.list_products(session, query))
 
 
 def page_response(rows: Sequence[Mapping[Any, Any]], next_cursor: str | None) -> Response:
@@ -72,7 +82,10 @@ def page_response(rows: Sequence[Mapping[Any, Any]], next_cursor: str | None) ->
 
 
 @router.get(
-    "/{product_id}", response_model=ProductOut, responses=PROBLEMS, openapi_extra=READ_ROUTE_OPENAPI
+    "/{product_id}",
+    response_model=ProductOut,
+    responses={**NOT_MODIFIED, **READ_PROBLEMS},
+    openapi_extra=READ_ROUTE_OPENAPI,
 )
 async def get_product(
     product_id: ProductId,
@@ -97,7 +110,7 @@ def product_response(row: Mapping[Any, Any], if_none_match: str | None) -> Respo
 @router.get(
     "/{product_id}/prices",
     response_model=PriceHistoryOut,
-    responses=PROBLEMS,
+    responses=READ_PROBLEMS,
     openapi_extra=READ_ROUTE_OPENAPI,
 )
 async def get_price_history(
@@ -110,7 +123,7 @@ async def get_price_history(
     return json_response({"product_id": product_id, "items": [dict(p) for p in points]})
 
 
-@router.post("", response_model=ProductOut, status_code=201, responses=PROBLEMS)
+@router.post("", response_model=ProductOut, status_code=201, responses=CREATE_PROBLEMS)
 async def create_product(
     _: WriterDep,
     request: Request,
@@ -128,7 +141,7 @@ async def create_product(
     return await idempotency.remember(json_response(dict(row), status_code=201, headers=headers))
 
 
-@router.patch("/{product_id}", response_model=ProductOut, responses=PROBLEMS)
+@router.patch("/{product_id}", response_model=ProductOut, responses=UPDATE_PROBLEMS)
 async def update_product(
     _: WriterDep,
     request: Request,
@@ -147,7 +160,7 @@ async def update_product(
     return await idempotency.remember(json_response(dict(row), headers=_product_headers(row)))
 
 
-@router.delete("/{product_id}", status_code=204, responses=PROBLEMS)
+@router.delete("/{product_id}", status_code=204, responses=DELETE_PROBLEMS)
 async def delete_product(
     _: WriterDep,
     request: Request,

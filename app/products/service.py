@@ -13,7 +13,8 @@ from app.categories import Category, category_names, get_category
 from app.db.routing import ReadSession
 from app.errors import FieldProblem, NotFound, PreconditionFailed, ValidationProblem
 from app.products import repository
-from app.products.listing import SORTS, Cursor, ProductFilters
+from app.products.listing import SORTS, Cursor
+from app.products.query import ListQuery
 from app.products.schemas import ProductCreate, ProductUpdate
 
 
@@ -64,11 +65,10 @@ async def get_product(session: ReadSession, product_id: int) -> Record:
     return row
 
 
-async def list_products(
-    session: ReadSession, filters: ProductFilters, sort: str, cursor: str | None, limit: int
-) -> tuple[list[Record], str | None]:
-    position = Cursor.decode(cursor, sort) if cursor else None
-    rows = await repository.list_products(session, filters, sort, position, limit)
+async def list_products(session: ReadSession, query: ListQuery) -> tuple[list[Record], str | None]:
+    sort, limit = query.sort, query.limit
+    position = Cursor.decode(query.cursor, sort) if query.cursor else None
+    rows = await repository.list_products(session, query.filters, sort, position, limit)
     if len(rows) <= limit:
         return rows, None
     page = rows[:limit]

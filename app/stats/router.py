@@ -9,7 +9,8 @@ from fastapi import APIRouter
 from starlette.responses import Response
 
 from app.categories.registry import CATEGORIES
-from app.db.session import READ_ROUTE_OPENAPI, ReadSessionDep
+from app.dependencies import READ_ROUTE_OPENAPI, ReadSessionDep
+from app.problems import problem_responses
 from app.responses import json_response
 from app.stats.repository import newest, products_by_category, schema_revision
 from app.stats.schemas import StatsOut
@@ -17,7 +18,12 @@ from app.stats.schemas import StatsOut
 router = APIRouter(prefix="/api/stats", tags=["stats"])
 
 
-@router.get("", response_model=StatsOut, openapi_extra=READ_ROUTE_OPENAPI)
+@router.get(
+    "",
+    response_model=StatsOut,
+    responses=problem_responses(400, 503),
+    openapi_extra=READ_ROUTE_OPENAPI,
+)
 async def stats(session: ReadSessionDep) -> Response:
     """Counts per category (every category, zeros included), newest update, Alembic revision."""
     rows = await products_by_category(session)

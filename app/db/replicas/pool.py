@@ -1,0 +1,195 @@
+"""ReplicaPool: every node's health (kept current by its monitor) and the choice of who
+serves each read. The façade routing talks to."""
+
+from __future__ import annotations
+
+import logging
+from collections import Counter
+from collections.abc import Callable
+
+from app.config import READ_BALANCING_MODES, ReadBalancing, Settings
+from app.db.breaker import CircuitBreaker
+from app.db.patroni import PatroniClient, PatroniCluster, PatroniMember, member_dsn
+from app.db.patroni_reconcile import reconcile
+from app.db.replicas.balancing import Balancer
+from app.db.replicas.monitor import Monitor, OverridesSource
+from app.db.replicas.nodes import PrimaryHealth, ReplicaHealth
+from app.db.replicas.observer import NoObserver, PoolObserver
+from app.db.urls import normalize_dsn
+
+log = logging.getLogger("trackr.replicas")
+
+
+class ReplicaPool:
+    def __init__(
+        self,
+        settings: Settings,
+        primary_dsn: str,
+        replica_dsns: dict[str, str],
+        *,
+        overrides: OverridesSource | None = None,
+        observer: PoolObserver | None = None,
+    ) -> None:
+        self.settings = settings
+        self.primary = PrimaryHealth("primary", primary_dsn)
+        self.replicas = {
+            name: ReplicaHealth(name, dsn, weight=settings.weights.get(name, 1))
+            for name, dsn in replica_dsns.items()
+        }
+        self.breaker = CircuitBreaker(settings.primary_breaker_cooldown_seconds)
+        self.configured_balancing: ReadBalancing = settings.read_balancing
+        self.balancing_override: ReadBalancing | None = None
+        self.reads_to_primary: Counter[str] = Counter()  # by reason
+        self.read_retries = 0
+        self.observer: PoolObserver = observer or NoObserver()
+        self.patroni: PatroniClient | None = None
+        self.patroni_view: PatroniCluster | None = None
+        # Builds the engine for a replica discovered at run time (set by Database).
+        self.on_new_replica: Callable[[str, str], None] | None = None
+        self._balancer = Balancer()
+        self._monitor = Monitor(self, overrides)
+
+    @classmethod
+    def from_settings(
+        cls,
+        settings: Settings,
+        *,
+        overrides: OverridesSource | None = None,
+        observer: PoolObserver | None = None,
+    ) -> ReplicaPool:
+        patroni_urls = settings.patroni_url_list
+        if patroni_urls and settings.replicas:
+            log.info("PATRONI_URLS is set: replicas come from Patroni, not DATABASE_REPLICA_URLS")
+        replicas = {r.name: normalize_dsn(r.url) for r in settings.replicas}
+        pool = cls(
+            settings,
+            primary_dsn=normalize_dsn(settings.database_url),
+            replica_dsns={} if patroni_urls else replicas,
+            overrides=overrides,
+            observer=observer,
+        )
+        if patroni_urls:
+            pool.patroni = PatroniClient(patroni_urls, settings.replica_check_timeout_seconds)
+        return pool
+
+    @property
+    def read_balancing(self) -> ReadBalancing:
+        return self.balancing_override or self.configured_balancing
+
+    @property
+    def primary_up(self) -> bool:
+        return self.primary.reachable and self.primary.in_recovery is False
+
+    # -- lifecycle ---------------------------------------------------------------------------
+    async def start(self) -> None:
+        await self.check_once()
+        self._monitor.start()
+
+    async def stop(self) -> None:
+        await self._monitor.stop()
+        for node in (self.primary, *self.replicas.values()):
+            await node.close()
+        if self.patroni is not None:
+            await self.patroni.aclose()
+
+    async def check_once(self) -> None:
+        """One monitor round: Patroni's view, the primary, every replica."""
+        await self._monitor.check_once()
+
+    # -- what the monitor and operators change -----------------------------------------------
+    def apply_overrides(self, read_balancing: str | None, drained: list[str]) -> None:
+        mode = next((m for m in READ_BALANCING_MODES if m == read_balancing), None)
+        if mode != self.balancing_override:
+            log.warning(
+                "read balancing is now %s", mode or f"{self.configured_balancing} (default)"
+            )
+            self.balancing_override = mode
+        for replica in self.replicas.values():
+            should_drain = replica.name in drained
+            if should_drain != replica.drained:
+                log.warning(
+                    "replica %s %s", replica.name, "drained" if should_drain else "undrained"
+                )
+                replica.drained = should_drain
+
+    async def follow_patroni(self) -> None:
+        """Take the replica set from Patroni's view; when no REST endpoint answers, the last
+        known set stays."""
+        if self.patroni is None:
+            return
+        view = await self.patroni.cluster()
+        if view is not None:
+            self.patroni_view = view
+            reconcile(view, self.replicas, self._join)
+
+    def _join(self, member: PatroniMember) -> None:
+        dsn = member_dsn(self.primary.dsn, member)
+        log.warning("replica %s joins from Patroni (%s:%s)", member.name, member.host, member.port)
+        weight = self.settings.weights.get(member.name, 1)
+        self.replicas[member.name] = ReplicaHealth(member.name, dsn, weight=weight)
+        if self.on_new_replica is not None:
+            self.on_new_replica(member.name, dsn)
+
+    def mark_down(self, name: str, error: str) -> None:
+        """A request saw this replica fail: out now, not at the next check."""
+        self.replicas[name].failed_read(error)
+
+    # -- balancing ---------------------------------------------------------------------------
+    def choose(
+        self,
+        min_lsn: int | None = None,
+        exclude: frozenset[str] = frozenset(),
+        *,
+        defer_token_fallback: bool = False,
+    ) -> ReplicaHealth | None:
+        """A replica to read from, or None when the primary must serve.
+
+        With `defer_token_fallback`, a token no replica is known to have replayed is not yet
+        counted as a fallback: the caller may still find a replica caught up live, and calls
+        `token_fallback()` only if it does not.
+        """
+        if self.read_balancing == "primary":
+            self._count_primary_read("balancing mode is primary")
+            return None
+        candidates = [r for r in self.replicas.values() if r.in_rotation and r.name not in exclude]
+        if not candidates:
+            self._count_primary_read("no replica in rotation")
+            return None
+        if min_lsn is not None:
+            candidates = [r for r in candidates if (r.replay_lsn or 0) >= min_lsn]
+            if not candidates:
+                if not defer_token_fallback:
+                    self.token_fallback()
+                return None
+        chosen = self._balancer.pick(self.read_balancing, candidates)
+        self._count_replica_read(chosen)
+        return chosen
+
+    def freshest(self) -> ReplicaHealth | None:
+        """The in-rotation replica with the highest replay position; none in `primary` mode."""
+        if self.read_balancing == "primary":
+            return None
+        candidates = [r for r in self.replicas.values() if r.in_rotation]
+        return max(candidates, key=lambda r: r.replay_lsn or 0, default=None)
+
+    # -- counters ----------------------------------------------------------------------------
+    def token_fallback(self) -> None:
+        self._count_primary_read("no replica has replayed the consistency token")
+
+    def record_live_token_check(self, replica: ReplicaHealth, lsn: int, reached: bool) -> None:
+        if reached:
+            replica.replay_lsn = max(replica.replay_lsn or 0, lsn)
+            self._count_replica_read(replica)
+        self.observer.token_live_check(reached)
+
+    def record_retry(self) -> None:
+        self.read_retries += 1
+        self.observer.read_retried()
+
+    def _count_replica_read(self, replica: ReplicaHealth) -> None:
+        replica.reads_routed += 1
+        self.observer.read_routed(replica.name)
+
+    def _count_primary_read(self, reason: str) -> None:
+        self.reads_to_primary[reason] += 1
+        self.observer.read_to_primary(reason)

@@ -1,0 +1,57 @@
+"""The FastAPI side of idempotent writes: the `Idempotency-Key` header, the caller's
+identity as the key's owner, and Starlette responses in and out of storage."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Annotated, Any
+
+from fastapi import Depends, Header, Request
+from starlette.responses import Response
+
+from app.auth import Principal
+from app.dependencies import WriteSessionDep
+from app.idempotency.service import IDEMPOTENCY_HEADER, IdempotentWrite, StoredResponse
+
+KeyHeader = Annotated[
+    str | None,
+    Header(
+        alias=IDEMPOTENCY_HEADER,
+        min_length=1,
+        max_length=255,
+        pattern=r"^[\x21-\x7e]+$",
+        description="Any unique string (a UUID): a retry with the same key and request returns "
+        "the first response instead of writing again. Kept for 24 hours.",
+    ),
+]
+
+
+@dataclass
+class Idempotency:
+    write: IdempotentWrite
+
+    async def replay(self, request: Request, payload: Any = None) -> Response | None:
+        """The first response to this key, for a retry; None when this write is the first."""
+        stored = await self.write.replay(request.method, request.url.path, payload)
+        if stored is None:
+            return None
+        return Response(stored.body, stored.status, headers=stored.headers, media_type=None)
+
+    async def remember(self, response: Response) -> Response:
+        headers = dict(response.headers.items())
+        await self.write.remember(
+            StoredResponse(response.status_code, bytes(response.body), headers)
+        )
+        return response
+
+
+async def idempotency(
+    request: Request, session: WriteSessionDep, key: KeyHeader = None
+) -> Idempotency:
+    principal: Principal | None = getattr(request.state, "principal", None)
+    owner = (principal.subject if principal else None) or "anonymous"
+    ttl = request.app.state.settings.idempotency_ttl_seconds
+    return Idempotency(IdempotentWrite(session, owner, key, ttl))
+
+
+IdempotencyDep = Annotated[Idempotency, Depends(idempotency)]

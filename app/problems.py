@@ -1,0 +1,217 @@
+"""RFC 9457 problem+json: the `Problem` model, the exception handlers, and the OpenAPI error
+responses every router documents."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping, Sequence
+from http import HTTPStatus
+from typing import Any
+
+import orjson
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.openapi.utils import get_openapi
+from fastapi.routing import iter_route_contexts
+from pydantic import BaseModel, Field
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.responses import Response
+from starlette.routing import Match
+from starlette.types import Scope
+
+from app.db.failures import DRIVER_ERRORS, Failure, classify
+from app.errors import AppError, FieldProblem, MalformedJson, ServiceUnavailable, ValidationProblem
+
+PROBLEM_JSON = "application/problem+json"
+log = logging.getLogger("trackr.errors")
+
+
+class Problem(BaseModel):
+    """RFC 9457 problem details, as every 4xx/5xx response body."""
+
+    type: str = "about:blank"
+    title: str
+    status: int
+    detail: str | None = None
+    instance: str | None = None
+    errors: list[FieldProblem] | None = Field(default=None)
+
+
+def problem_response(
+    status: int,
+    title: str,
+    detail: str | None = None,
+    *,
+    type_: str = "about:blank",
+    errors: Sequence[FieldProblem] | None = None,
+    headers: Mapping[str, str] | None = None,
+    instance: str | None = None,
+) -> Response:
+    body: dict[str, Any] = {"type": type_, "title": title, "status": status}
+    if detail is not None:
+        body["detail"] = detail
+    if instance is not None:
+        body["instance"] = instance
+    if errors:
+        body["errors"] = [e.model_dump(exclude_none=True) for e in errors]
+    return Response(
+        orjson.dumps(body), status_code=status, headers=dict(headers or {}), media_type=PROBLEM_JSON
+    )
+
+
+def render(exc: AppError, instance: str | None = None) -> Response:
+    return problem_response(
+        exc.status,
+        exc.title,
+        exc.detail,
+        type_=exc.type_uri,
+        errors=exc.errors,
+        headers=exc.headers,
+        instance=instance,
+    )
+
+
+def _json_pointer(loc: Sequence[int | str]) -> str:
+    return "#/" + "/".join(str(part).replace("~", "~0").replace("/", "~1") for part in loc)
+
+
+def validation_problems(raw: Sequence[Any]) -> tuple[list[FieldProblem], bool]:
+    """Pydantic/FastAPI errors → FieldProblems; second value: the body was not valid JSON."""
+    problems: list[FieldProblem] = []
+    malformed = False
+    for err in raw:
+        loc = list(err.get("loc", ()))
+        kind = str(err.get("type", "invalid"))
+        message = str(err.get("msg", "invalid value"))
+        if kind == "json_invalid":
+            malformed = True
+            message = f"{message}: {err.get('ctx', {}).get('error', '')}".rstrip(": ")
+        where = loc[0] if loc else "body"
+        if where == "body":
+            problems.append(FieldProblem(detail=message, type=kind, pointer=_json_pointer(loc[1:])))
+        else:
+            name = ".".join(str(p) for p in loc[1:]) or str(where)
+            problems.append(FieldProblem(detail=message, type=kind, parameter=name))
+    return problems, malformed
+
+
+async def _app_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, AppError)
+    return render(exc, instance=request.url.path)
+
+
+async def _request_validation(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, RequestValidationError)
+    problems, malformed = validation_problems(exc.errors())
+    if malformed:
+        error: AppError = MalformedJson("The request body is not valid JSON.", errors=problems)
+    else:
+        error = ValidationProblem("One or more fields are invalid; see `errors`.", errors=problems)
+    return render(error, instance=request.url.path)
+
+
+def allowed_methods(app: Any, scope: Scope) -> list[str]:
+    """Every method some route serves at this path (Starlette's 405 names one route's only)."""
+    methods: set[str] = set()
+    for route in iter_route_contexts(app.routes):
+        match, _ = route.matches(scope)
+        if match is not Match.NONE and route.methods:
+            methods |= route.methods
+    return sorted(methods)
+
+
+async def _http_exception(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, StarletteHTTPException)
+    phrase = HTTPStatus(exc.status_code).phrase
+    detail = exc.detail if isinstance(exc.detail, str) and exc.detail != phrase else None
+    headers = dict(exc.headers or {})
+    if exc.status_code == HTTPStatus.METHOD_NOT_ALLOWED:
+        headers["Allow"] = ", ".join(allowed_methods(request.app, request.scope))
+    return problem_response(
+        exc.status_code, phrase, detail, headers=headers, instance=request.url.path
+    )
+
+
+async def _database_error(request: Request, exc: Exception) -> Response:
+    kind = classify(exc)
+    if kind is Failure.BUG:
+        return await _unhandled(request, exc)
+    log.warning("database unavailable (%s): %s: %s", kind, exc.__class__.__name__, exc)
+    return render(
+        ServiceUnavailable("The database is unavailable; retry shortly."),
+        instance=request.url.path,
+    )
+
+
+async def _unhandled(request: Request, exc: Exception) -> Response:
+    log.error("unhandled error on %s %s", request.method, request.url.path, exc_info=exc)
+    return problem_response(
+        500, "Internal server error", "An unexpected error occurred.", instance=request.url.path
+    )
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    app.add_exception_handler(AppError, _app_error)
+    app.add_exception_handler(RequestValidationError, _request_validation)
+    app.add_exception_handler(StarletteHTTPException, _http_exception)
+    for error_type in DRIVER_ERRORS:
+        app.add_exception_handler(error_type, _database_error)
+    app.add_exception_handler(Exception, _unhandled)
+
+
+# -- OpenAPI ---------------------------------------------------------------------------------
+DESCRIPTIONS = {
+    400: "Bad request: malformed JSON, an invalid consistency token or cursor",
+    401: "No valid bearer token",
+    403: "The token lacks the scope",
+    404: "Not found",
+    409: "A request with this Idempotency-Key is still running",
+    412: "If-Match names another version",
+    413: "The request body is too large",
+    422: "Invalid parameters or body; `errors` lists each field",
+    503: "The database cannot serve this now; retry after `Retry-After` seconds",
+}
+HEADERS = {
+    401: {"WWW-Authenticate": {"schema": {"type": "string"}, "description": "Bearer realm"}},
+    503: {"Retry-After": {"schema": {"type": "integer"}, "description": "Seconds to wait"}},
+}
+
+
+def problem_responses(*codes: int) -> dict[int | str, dict[str, Any]]:
+    """OpenAPI `responses` for these error statuses, each a `Problem` as problem+json."""
+    responses: dict[int | str, dict[str, Any]] = {}
+    for code in codes:
+        response: dict[str, Any] = {"model": Problem, "description": DESCRIPTIONS[code]}
+        if code in HEADERS:
+            response["headers"] = HEADERS[code]
+        responses[code] = response
+    return responses
+
+
+def _problems_as_problem_json(schema: dict[str, Any]) -> dict[str, Any]:
+    """FastAPI files every response model under application/json; ours are problem+json."""
+    problem_ref = "#/components/schemas/Problem"
+    for operations in schema.get("paths", {}).values():
+        for operation in operations.values():
+            for response in operation.get("responses", {}).values():
+                content = response.get("content", {})
+                json_body = content.get("application/json", {})
+                if json_body.get("schema", {}).get("$ref") == problem_ref:
+                    content[PROBLEM_JSON] = content.pop("application/json")
+    return schema
+
+
+def install_openapi(app: FastAPI) -> None:
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            schema = get_openapi(
+                title=app.title,
+                version=app.version,
+                summary=app.summary,
+                description=app.description,
+                routes=app.routes,
+            )
+            app.openapi_schema = _problems_as_problem_json(schema)
+        return app.openapi_schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
