@@ -272,22 +272,27 @@ def serve(
 ) -> None:
     """Production entry point: uvicorn with graceful shutdown and proxy headers."""
     import uvicorn
+    from pydantic import ValidationError
 
-    worker_count = workers or int(os.environ.get("WEB_CONCURRENCY", "1"))
+    from app.config import ServeSettings
+
+    try:
+        options = ServeSettings()
+    except ValidationError as exc:
+        raise _fail(f"invalid server settings: {exc}") from None
+    worker_count = workers or options.web_concurrency
     if worker_count > 1 and not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
         # Workers share metrics through files (prometheus-client multiprocess mode).
         os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="trackr-metrics-")
     uvicorn.run(
         "app.asgi:app",
-        host=host or os.environ.get("HOST", "0.0.0.0"),
-        port=port or int(os.environ.get("PORT", "8000")),
+        host=host or options.host,
+        port=port or options.port,
         workers=worker_count,
         proxy_headers=True,
-        forwarded_allow_ips=os.environ.get("FORWARDED_ALLOW_IPS", "127.0.0.1"),
-        timeout_graceful_shutdown=int(os.environ.get("GRACEFUL_SHUTDOWN_SECONDS", "20")),
-        # Longer than clients keep idle connections (httpx: 5 s, uvicorn's default too): a
-        # client must never reuse a connection the server is closing at that very moment.
-        timeout_keep_alive=int(os.environ.get("KEEP_ALIVE_TIMEOUT_SECONDS", "30")),
+        forwarded_allow_ips=options.forwarded_allow_ips,
+        timeout_graceful_shutdown=options.graceful_shutdown_seconds,
+        timeout_keep_alive=options.keep_alive_timeout_seconds,
         log_config=None,
         access_log=False,
     )

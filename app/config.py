@@ -24,8 +24,6 @@ class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_file=".env", extra="ignore", populate_by_name=True)
 
     app_env: Literal["development", "test", "production"] = "production"
-    host: str = "0.0.0.0"
-    port: int = 8000
     log_level: str = "INFO"
     log_format: Literal["json", "console"] = "json"
 
@@ -112,6 +110,21 @@ class Settings(BaseSettings):
     @property
     def weights(self) -> dict[str, int]:
         return parse_weights(self.replica_weights)
+
+
+class ServeSettings(BaseSettings):
+    """How `trackr serve` runs uvicorn: read by the command, not by the app."""
+
+    model_config = SettingsConfigDict(env_file=".env", extra="ignore")
+
+    host: str = "0.0.0.0"
+    port: int = Field(8000, ge=1, le=65535)
+    web_concurrency: int = Field(1, ge=1)
+    forwarded_allow_ips: str = "127.0.0.1"
+    graceful_shutdown_seconds: int = Field(20, ge=0)
+    # Longer than clients keep idle connections (httpx: 5 s, uvicorn's default too): a
+    # client must never reuse a connection the server is closing at that very moment.
+    keep_alive_timeout_seconds: int = Field(30, ge=1)
 
 
 def parse_list(raw: str) -> list[str]:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from pydantic import ValidationError
 
-from app.config import Settings
+from app.config import ServeSettings, Settings
 from app.db.urls import ReplicaUrl, parse_replica_urls
 
 
@@ -30,9 +30,8 @@ def test_environment_variables(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("APP_ENV", "development")
     monkeypatch.setenv("PORT", "9123")
     monkeypatch.setenv("REPLICA_MAX_LAG_BYTES", "1024")
-    settings = Settings()
-    assert settings.port == 9123
-    assert settings.replica_max_lag_bytes == 1024
+    assert Settings().replica_max_lag_bytes == 1024
+    assert ServeSettings().port == 9123
 
 
 def test_database_url_must_be_postgres() -> None:

@@ -17,7 +17,7 @@ from pydantic import BaseModel, Field, ValidationError
 from app.categories import get_category
 from app.errors import FieldProblem, ValidationProblem
 from app.products.listing import ProductFilters, SortName
-from app.products.schemas import Money
+from app.products.schemas import CategoryName, Money
 from app.text import NUL_MESSAGE, has_nul
 
 MIN_PRODUCT_ID = 1
@@ -32,7 +32,7 @@ ATTR_PREFIX = "attr."
 class ListParams(BaseModel):
     """The list endpoint's own query parameters (`attr.<key>` filters come on top)."""
 
-    category: str | None = Field(None, description="Category name, e.g. `mac`")
+    category: CategoryName | None = Field(None, description="Category name, e.g. `mac`")
     q: str | None = Field(None, max_length=Q_MAX_LENGTH, description="Name contains (any case)")
     min_price: Money | None = None
     max_price: Money | None = None

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping, Sequence
 from typing import Annotated, Any
 
@@ -51,13 +52,21 @@ def _product_headers(row: Mapping[Any, Any]) -> dict[str, str]:
     return {"ETag": etag(row)}
 
 
+IF_MATCH = re.compile(r'^(\*|(W/)?"?([0-9]+)"?)$')
+IfMatch = Annotated[
+    str | None,
+    Header(
+        description="Update only this version: the `ETag` a read returned (`*`: any)",
+        json_schema_extra={"pattern": IF_MATCH.pattern},
+    ),
+]
+
+
 def _expected_version(if_match: str | None) -> int | None:
-    if if_match is None or if_match.strip() == "*":
-        return None
-    tag = if_match.strip().removeprefix("W/").strip('"')
-    if not tag.isdigit():
+    match = IF_MATCH.match(if_match.strip()) if if_match is not None else None
+    if if_match is not None and match is None:
         raise PreconditionFailed(f"If-Match {if_match!r} is not an ETag this API issued")
-    return int(tag)
+    return int(match[3]) if match is not None and match[3] is not None else None
 
 
 async def list_query(request: Request, params: Annotated[ListParams, Query()]) -> ListQuery:
@@ -149,7 +158,7 @@ async def update_product(
     session: WriteSessionDep,
     idempotency: IdempotencyDep,
     data: Annotated[ProductUpdate, Body()],
-    if_match: Annotated[str | None, Header()] = None,
+    if_match: IfMatch = None,
 ) -> Response:
     """Partially update a product; attributes are merged then re-validated. Honours If-Match
     and `Idempotency-Key`."""
