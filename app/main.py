@@ -17,6 +17,7 @@ from app.admin.router import router as admin_router
 from app.categories.router import router as categories_router
 from app.config import Settings, get_settings
 from app.db.database import Database
+from app.db.replicas import ReplicaPool
 from app.health.router import router as health_router
 from app.idempotency.service import purge_forever
 from app.lifecycle import install_drain
@@ -52,9 +53,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        database = Database.from_settings(
+        pool = ReplicaPool.from_settings(
             settings, overrides=read_overrides, observer=PrometheusPoolObserver()
         )
+        database = Database.for_pool(pool)
         await database.start()
         app.state.database = database
         purger = asyncio.create_task(

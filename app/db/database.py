@@ -4,11 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from app.config import Settings
 from app.db.engines import Engines, build_engines, replica_engine
 from app.db.replicas import ReplicaPool
-from app.db.replicas.monitor import OverridesSource
-from app.db.replicas.observer import PoolObserver
 
 
 @dataclass
@@ -17,14 +14,9 @@ class Database:
     pool: ReplicaPool
 
     @classmethod
-    def from_settings(
-        cls,
-        settings: Settings,
-        *,
-        overrides: OverridesSource | None = None,
-        observer: PoolObserver | None = None,
-    ) -> Database:
-        pool = ReplicaPool.from_settings(settings, overrides=overrides, observer=observer)
+    def for_pool(cls, pool: ReplicaPool) -> Database:
+        """Engines for the pool's primary and replicas, and for any replica it discovers."""
+        settings = pool.settings
         engines = build_engines(settings, {r.name: r.dsn for r in pool.replicas.values()})
 
         def add_engine(name: str, dsn: str) -> None:  # a replica Patroni reported

@@ -81,15 +81,19 @@ def _is_broken(driver: BaseException) -> bool:
     """
     if isinstance(driver, asyncpg.InterfaceError):
         return "connection is closed" in str(driver)
-    return isinstance(driver, ConnectionResetError | BrokenPipeError | asyncpg.InternalClientError)
+    return isinstance(driver, asyncpg.InternalClientError)
 
 
 def classify(exc: BaseException) -> Failure:
     driver = driver_error(exc)
+    if isinstance(driver, ConnectionResetError | BrokenPipeError):
+        return Failure.BROKEN_CONNECTION  # an established connection died
+    # Refused, unreachable, timed out, or no listed host accepts writes (an internal client
+    # error by asyncpg's hierarchy, but raised by connect).
+    if isinstance(driver, OSError | PoolTimeoutError | asyncpg.TargetServerAttributeNotMatched):
+        return Failure.CANNOT_CONNECT
     if _is_broken(driver):
         return Failure.BROKEN_CONNECTION
-    if isinstance(driver, OSError | PoolTimeoutError | asyncpg.TargetServerAttributeNotMatched):
-        return Failure.CANNOT_CONNECT  # refused, unreachable, timed out, or no writer listed
     code = sqlstate(driver) or (sqlstate(exc.orig) if isinstance(exc, DBAPIError) else "")
     if kind := SQLSTATES.get(code) or SQLSTATE_CLASSES.get(code[:2]):
         return kind
