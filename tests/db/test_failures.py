@@ -54,5 +54,5 @@ def test_sqlalchemys_wrappers_are_seen_through() -> None:
     assert classify(invalidated) is Failure.BROKEN_CONNECTION
 
 
-def test_disconnects_are_what_makes_the_pool_recycle() -> None:
-    assert {Failure.BROKEN_CONNECTION, Failure.ROLE_CHANGE, Failure.CANNOT_CONNECT} == DISCONNECTS
+def test_only_a_failed_established_connection_makes_the_pool_recycle() -> None:
+    assert {Failure.BROKEN_CONNECTION, Failure.ROLE_CHANGE} == DISCONNECTS
