@@ -63,10 +63,12 @@ IfMatch = Annotated[
 
 
 def _expected_version(if_match: str | None) -> int | None:
-    match = IF_MATCH.match(if_match.strip()) if if_match is not None else None
-    if if_match is not None and match is None:
+    if if_match is None:
+        return None
+    match = IF_MATCH.match(if_match.strip())
+    if match is None:
         raise PreconditionFailed(f"If-Match {if_match!r} is not an ETag this API issued")
-    return int(match[3]) if match is not None and match[3] is not None else None
+    return int(match[3]) if match[3] is not None else None  # `*`: any version
 
 
 async def list_query(request: Request, params: Annotated[ListParams, Query()]) -> ListQuery:

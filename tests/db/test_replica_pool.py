@@ -169,3 +169,29 @@ def test_an_unreachable_replica_is_out_after_one_check(migrated: Cluster) -> Non
         await pool.stop()
 
     run(scenario)
+
+
+def test_a_terminated_monitor_session_is_not_a_down_node(migrated: Cluster) -> None:
+    """The monitor's own session ended (pg_terminate_backend, a pooler's idle timeout): one
+    fresh connection shows the node is fine, so it stays in rotation and nothing fails over."""
+    settings = make_settings(migrated)
+    kill_monitor = (
+        "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
+        "WHERE application_name = 'trackr-monitor'"
+    )
+
+    async def scenario() -> None:
+        pool = pool_for(settings)
+        await pool.check_once()
+        state = pool.replicas["replica1"]
+        assert state.in_rotation
+        for node in (migrated.primary(), *migrated.replicas()):
+            assert node.sql(kill_monitor) == "1"
+        await asyncio.sleep(0.2)  # the FATAL message reaches the monitor's connections
+        await pool.check_once()
+        assert state.in_rotation, state.out_reason
+        assert pool.primary_up, pool.primary.last_error
+        assert pool.breaker.opened_total == 0
+        await pool.stop()
+
+    run(scenario)
