@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from functools import lru_cache
 from typing import Literal
 
@@ -53,6 +54,9 @@ class Settings(BaseSettings):
     jwt_audience: str | None = None
     jwt_issuer: str | None = None
 
+    cors_allow_origins: str = ""
+    cors_max_age_seconds: int = Field(600, ge=0, le=86400)
+
     max_body_bytes: int = Field(1024 * 1024, ge=1)
     idempotency_ttl_seconds: int = Field(24 * 3600, ge=60)
     shutdown_drain_seconds: float = Field(0.0, ge=0, le=300)
@@ -93,6 +97,12 @@ class Settings(BaseSettings):
                 raise ValueError(f"PATRONI_URLS entry {url!r} must be an http(s):// URL")
         return value
 
+    @field_validator("cors_allow_origins")
+    @classmethod
+    def _cors_origins(cls, value: str) -> str:
+        parse_origins(value)
+        return value
+
     @field_validator("replica_weights")
     @classmethod
     def _weights(cls, value: str) -> str:
@@ -106,6 +116,10 @@ class Settings(BaseSettings):
     @property
     def patroni_url_list(self) -> list[str]:
         return parse_list(self.patroni_urls)
+
+    @property
+    def cors_origins(self) -> list[str]:
+        return parse_origins(self.cors_allow_origins)
 
     @property
     def weights(self) -> dict[str, int]:
@@ -129,6 +143,23 @@ class ServeSettings(BaseSettings):
 
 def parse_list(raw: str) -> list[str]:
     return [part.strip() for part in raw.split(",") if part.strip()]
+
+
+ORIGIN = re.compile(r"^https?://[A-Za-z0-9.-]+(:[0-9]{1,5})?$")
+
+
+def parse_origins(raw: str) -> list[str]:
+    """`https://app.example.com,https://x.vercel.app` (exact origins) or `*` alone."""
+    origins = parse_list(raw)
+    if origins == ["*"]:
+        return origins
+    for origin in origins:
+        if not ORIGIN.match(origin):
+            raise ValueError(
+                f"CORS_ALLOW_ORIGINS entry {origin!r} must be an exact origin such as "
+                "https://app.example.com (scheme, host, optional port; no path), or `*` alone"
+            )
+    return origins
 
 
 def parse_weights(raw: str) -> dict[str, int]:

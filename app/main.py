@@ -16,6 +16,7 @@ from app.admin.repository import read_current as read_overrides
 from app.admin.router import router as admin_router
 from app.categories.router import router as categories_router
 from app.config import Settings, get_settings
+from app.cors import install_cors
 from app.db.database import Database
 from app.db.replicas import ReplicaPool
 from app.health.router import router as health_router
@@ -91,5 +92,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     verify_routes(app.routes)
     app.add_middleware(HotReadsMiddleware)
     app.add_middleware(BodySizeLimitMiddleware, max_bytes=settings.max_body_bytes)
+    install_cors(app, settings)  # outside the fast path: preflights never reach it
     app.add_middleware(RequestContextMiddleware)
     return app
