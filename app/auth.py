@@ -15,6 +15,8 @@ from app.config import Settings
 from app.errors import Forbidden, Unauthorized
 
 WRITE_SCOPE = "products:write"
+DATE_CLAIMS = ("exp", "iat", "nbf")  # RFC 7519: NumericDate, never a string
+MAX_TOKEN_LENGTH = 8192
 
 _bearer = HTTPBearer(auto_error=False, description="JWT with a space-separated `scope` claim")
 
@@ -23,6 +25,10 @@ _bearer = HTTPBearer(auto_error=False, description="JWT with a space-separated `
 class Principal:
     subject: str | None
     scopes: frozenset[str]
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool)
 
 
 def _verification_key(settings: Settings) -> str:
@@ -49,6 +55,9 @@ def decode_token(token: str, settings: Settings) -> Principal:
         raise Unauthorized("the bearer token has expired") from None
     except jwt.InvalidTokenError as exc:
         raise Unauthorized(f"the bearer token is invalid: {exc}") from None
+    for name in DATE_CLAIMS:
+        if name in claims and not _is_number(claims[name]):
+            raise Unauthorized(f"the token's `{name}` claim must be a number (seconds since 1970)")
     scope = claims.get("scope", "")
     if not isinstance(scope, str):
         raise Unauthorized("the token's scope claim must be a space-separated string")
@@ -84,6 +93,8 @@ def require_scope(scope: str) -> Callable[..., Awaitable[Principal]]:
     ) -> Principal:
         if credentials is None or credentials.scheme.lower() != "bearer":
             raise Unauthorized("this operation needs an `Authorization: Bearer <JWT>` header")
+        if len(credentials.credentials) > MAX_TOKEN_LENGTH:
+            raise Unauthorized(f"the bearer token is longer than {MAX_TOKEN_LENGTH} characters")
         principal = decode_token(credentials.credentials, request.app.state.settings)
         if scope not in principal.scopes:
             raise Forbidden(f"the token lacks the `{scope}` scope")

@@ -22,7 +22,10 @@ READ_BALANCING_MODES: tuple[ReadBalancing, ...] = (
 
 
 class Settings(BaseSettings):
-    model_config = SettingsConfigDict(env_file=".env", extra="ignore", populate_by_name=True)
+    # A refused setting never echoes its input: it may be a secret.
+    model_config = SettingsConfigDict(
+        env_file=".env", extra="ignore", populate_by_name=True, hide_input_in_errors=True
+    )
 
     app_env: Literal["development", "test", "production"] = "production"
     log_level: str = "INFO"

@@ -34,6 +34,10 @@ REJECTIONS: list[tuple[Callable[[], dict[str, str]], int]] = [
     (lambda: _bearer(_claims(exp=1)), 401),
     (lambda: _bearer({"scope": "products:write"}), 401),
     (lambda: _bearer(_claims(scope="products:read")), 403),
+    # RFC 7519 dates are numbers: PyJWT itself accepts a numeric string.
+    (lambda: _bearer(_claims(exp=str(int(time.time()) + 60))), 401),
+    (lambda: _bearer(_claims(iat=str(int(time.time())))), 401),
+    (lambda: {"Authorization": "Bearer " + "a" * 9000}, 401),
 ]
 
 

@@ -22,6 +22,13 @@ def test_production_asymmetric_needs_a_public_key() -> None:
         Settings(app_env="production", jwt_algorithm="RS256")
 
 
+def test_a_refused_secret_is_never_echoed() -> None:
+    with pytest.raises(ValidationError) as refused:
+        Settings(app_env="production", jwt_secret="tiny-secret-abc")
+    assert "tiny-secret" not in str(refused.value)
+    assert "JWT_SECRET" in str(refused.value)
+
+
 def test_development_allows_no_secret() -> None:
     assert Settings(app_env="development").jwt_secret is None
 

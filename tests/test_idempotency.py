@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import time
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
+import jwt
 import pytest
 from fastapi.testclient import TestClient
 
@@ -85,6 +87,24 @@ def test_keys_belong_to_the_token_subject(
     b = client.post("/api/products", json=MAC, headers=keyed(other, "shared"))
     assert a.status_code == b.status_code == 201
     assert a.json()["id"] != b.json()["id"]
+
+
+def test_a_token_without_subject_does_not_share_keys_with_one_named_anonymous(
+    client: TestClient, settings: Settings, clean_db: Cluster
+) -> None:
+    secret = settings.jwt_secret.get_secret_value() if settings.jwt_secret else ""
+    exp = int(time.time()) + 60
+    nameless = jwt.encode({"scope": "products:write", "exp": exp}, secret)
+    named = jwt.encode({"sub": "anonymous", "scope": "products:write", "exp": exp}, secret)
+    a = client.post("/api/products", json=MAC, headers=keyed(_auth(nameless), "same"))
+    b = client.post("/api/products", json=MAC, headers=keyed(_auth(named), "same"))
+    assert a.status_code == b.status_code == 201
+    assert "Idempotent-Replayed" not in b.headers
+    assert a.json()["id"] != b.json()["id"]
+
+
+def _auth(token: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {token}"}
 
 
 def test_a_failed_write_does_not_use_up_its_key(

@@ -49,7 +49,9 @@ async def idempotency(
     request: Request, session: WriteSessionDep, key: KeyHeader = None
 ) -> Idempotency:
     principal: Principal | None = getattr(request.state, "principal", None)
-    owner = (principal.subject if principal else None) or "anonymous"
+    # A token's subject, as stored since keys were introduced; tokens without one share the
+    # empty owner, which no subject can be (an empty `sub` counts as none).
+    owner = (principal.subject if principal else None) or ""
     ttl = request.app.state.settings.idempotency_ttl_seconds
     return Idempotency(IdempotentWrite(session, owner, key, ttl))
 
