@@ -295,6 +295,7 @@ def serve(
         timeout_keep_alive=options.keep_alive_timeout_seconds,
         log_config=None,
         access_log=False,
+        server_header=False,  # no software banner
     )
 
 

@@ -25,8 +25,16 @@ def new_request_id() -> str:
     return f"{random.getrandbits(128):032x}"
 
 
+def cache_policy(scope: Scope, status: int) -> str:
+    """API reads may be kept but are revalidated each time (their ETag makes that cheap);
+    anything else (writes, errors, health, metrics) is never stored."""
+    read = scope["method"] in ("GET", "HEAD") and status in (200, 304)
+    return "no-cache" if read and scope["path"].startswith("/api/") else "no-store"
+
+
 class RequestContextMiddleware:
-    """Request id, one access-log line per request, and the routing response headers."""
+    """Request id, one access-log line per request, the routing response headers, and the
+    security ones (`X-Content-Type-Options`, `Cache-Control`)."""
 
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
@@ -47,6 +55,9 @@ class RequestContextMiddleware:
                 status_code = message["status"]
                 headers = MutableHeaders(scope=message)
                 headers["X-Request-ID"] = request_id
+                headers["X-Content-Type-Options"] = "nosniff"
+                if "cache-control" not in headers:
+                    headers["Cache-Control"] = cache_policy(scope, status_code)
                 if node := served_by(state):
                     headers[SERVED_BY_HEADER] = node
                 if token := state.get("consistency_token"):
