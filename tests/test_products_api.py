@@ -107,6 +107,29 @@ def test_patch_without_price_change_adds_no_history(
     assert len(prices.json()["items"]) == 1
 
 
+@pytest.mark.parametrize(
+    "patch",
+    [{}, {"price": 1999.99, "in_stock": True}, {"attributes": {"chip": "M2 Pro"}}],
+    ids=["empty", "same-values", "same-attribute"],
+)
+def test_a_patch_that_changes_nothing_changes_nothing(
+    client: TestClient, auth: dict[str, str], patch: dict[str, Any]
+) -> None:
+    product = create(client, auth)
+    for _ in range(2):
+        response = client.patch(f"/api/products/{product['id']}", json=patch, headers=auth)
+        assert response.status_code == 200, response.text
+        assert response.headers["ETag"] == '"1"'
+        assert response.json()["updated_at"] == product["updated_at"]
+    prices = client.get(
+        f"/api/products/{product['id']}/prices",
+        headers=fresh(response.headers["X-Consistency-Token"]),
+    )
+    assert len(prices.json()["items"]) == 1
+    changed = client.patch(f"/api/products/{product['id']}", json={"price": 5}, headers=auth)
+    assert changed.headers["ETag"] == '"2"'
+
+
 def test_patch_with_stale_if_match_is_412(client: TestClient, auth: dict[str, str]) -> None:
     product = create(client, auth)
     client.patch(f"/api/products/{product['id']}", json={"price": 10}, headers=auth)
