@@ -17,7 +17,7 @@ from app.config import Settings
 from app.localcluster import Cluster
 from app.localcluster.ports import free_port
 from app.main import create_app
-from tests.faults.harness import SECRET, ApiServer
+from tests.faults.harness import ApiServer, api_env
 from tests.support import TEST_SECRET
 
 ORIGIN = "https://shop.example.com"
@@ -107,8 +107,7 @@ def test_origins_must_be_exact(origins: str) -> None:
 
 def test_a_real_server_serves_a_page_on_another_origin(clean_db: Cluster, tmp_path: Path) -> None:
     """Over a real socket, on the fast read path: a preflight, then the read itself."""
-    env = {"APP_ENV": "test", "JWT_SECRET": SECRET, "LOG_LEVEL": "WARNING", **clean_db.env()}
-    server = ApiServer({**env, "CORS_ALLOW_ORIGINS": ORIGIN}, tmp_path / "cors.log")
+    server = ApiServer({**api_env(clean_db), "CORS_ALLOW_ORIGINS": ORIGIN}, tmp_path / "cors.log")
     server.start()
     try:
         preflight = httpx.options(

@@ -9,7 +9,7 @@ import httpx
 from fastapi.testclient import TestClient
 
 from app.localcluster import Cluster
-from tests.faults.harness import SECRET, ApiServer
+from tests.faults.harness import ApiServer, api_env
 from tests.test_products_api import MAC
 
 
@@ -39,8 +39,7 @@ def test_reads_are_revalidated_and_everything_else_is_never_stored(
 
 
 def test_the_real_server_names_no_software(clean_db: Cluster, tmp_path: Path) -> None:
-    env = {"APP_ENV": "test", "JWT_SECRET": SECRET, "LOG_LEVEL": "WARNING", **clean_db.env()}
-    server = ApiServer(env, tmp_path / "headers.log")
+    server = ApiServer(api_env(clean_db), tmp_path / "headers.log")
     server.start()
     try:
         response = httpx.get(f"{server.base_url}/api/products/1")

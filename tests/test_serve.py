@@ -10,7 +10,7 @@ import httpx
 import pytest
 
 from app.localcluster import Cluster
-from tests.faults.harness import SECRET, ApiServer
+from tests.faults.harness import SECRET, ApiServer, api_env
 
 
 @pytest.mark.slow
@@ -48,7 +48,7 @@ def test_two_workers_share_one_metrics_view(migrated: Cluster, tmp_path: Path) -
 def test_sigterm_drains_first_ready_turns_503_while_requests_are_still_served(
     migrated: Cluster, tmp_path: Path
 ) -> None:
-    env = {"APP_ENV": "test", "JWT_SECRET": SECRET, "LOG_LEVEL": "WARNING", **migrated.env()}
+    env = api_env(migrated)
     server = ApiServer({**env, "SHUTDOWN_DRAIN_SECONDS": "2"}, tmp_path / "serve.log")
     server.start()
     assert server.process is not None
@@ -68,7 +68,7 @@ def test_sigterm_drains_first_ready_turns_503_while_requests_are_still_served(
 
 @pytest.mark.slow
 def test_a_second_sigterm_stops_at_once(migrated: Cluster, tmp_path: Path) -> None:
-    env = {"APP_ENV": "test", "JWT_SECRET": SECRET, "LOG_LEVEL": "WARNING", **migrated.env()}
+    env = api_env(migrated)
     server = ApiServer({**env, "SHUTDOWN_DRAIN_SECONDS": "60"}, tmp_path / "serve.log")
     server.start()
     assert server.process is not None

@@ -48,16 +48,16 @@ class IdempotentWrite:
         """The stored response for a retry, or None after claiming the key for this write."""
         if self.key is None:
             return None
-        request_print = fingerprint(method, path, payload)
-        if await repository.claim(self.session, self.owner, self.key, request_print):
+        identity = fingerprint(method, path, payload)
+        if await repository.claim(self.session, self.owner, self.key, identity):
             self._claimed = True
             return None
         row = await repository.existing(self.session, self.owner, self.key, self.ttl_seconds)
         if row.expired:
-            await repository.reclaim(self.session, self.owner, self.key, request_print)
+            await repository.reclaim(self.session, self.owner, self.key, identity)
             self._claimed = True
             return None
-        if row.fingerprint != request_print:
+        if row.fingerprint != identity:
             raise IdempotencyKeyReused(
                 f"the {IDEMPOTENCY_HEADER} {self.key!r} was used for a different request; "
                 "use a new key for a new request"

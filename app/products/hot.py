@@ -54,19 +54,17 @@ LIST_INPUTS: Inputs = frozenset(
 
 
 class _Route:
-    """What the access log and the latency histogram read from `scope["route"]`."""
+    """A route the fast path serves: what the access log and the latency histogram read from
+    `scope["route"]`, and the inputs `verify_routes` expects the real route to take."""
 
-    def __init__(self, path: str, endpoint: Callable[..., Any]) -> None:
+    def __init__(self, path: str, endpoint: Callable[..., Any], inputs: Inputs) -> None:
         self.path = path
         self.endpoint = endpoint
+        self.inputs = inputs
 
 
-BY_ID_ROUTE = _Route(router.prefix + "/{product_id}", get_product)
-LIST_ROUTE = _Route(router.prefix, list_products)
-HOT_ROUTES: dict[tuple[str, Callable[..., Any]], Inputs] = {
-    (BY_ID_ROUTE.path, get_product): BY_ID_INPUTS,
-    (LIST_ROUTE.path, list_products): LIST_INPUTS,
-}
+BY_ID_ROUTE = _Route(router.prefix + "/{product_id}", get_product, BY_ID_INPUTS)
+LIST_ROUTE = _Route(router.prefix, list_products, LIST_INPUTS)
 
 
 def route_inputs(dependant: Dependant) -> Inputs:
@@ -89,15 +87,15 @@ def route_inputs(dependant: Dependant) -> Inputs:
 def verify_routes(routes: Iterable[BaseRoute]) -> None:
     """Raise unless each hot route takes exactly the inputs the fast path serves."""
     found = {(r.path, r.endpoint): r for r in iter_route_contexts(list(routes))}
-    for key, expected in HOT_ROUTES.items():
-        route = found.get(key)
+    for hot in (BY_ID_ROUTE, LIST_ROUTE):
+        route = found.get((hot.path, hot.endpoint))
         if route is None:
-            raise RuntimeError(f"the fast path serves GET {key[0]}, which no route declares")
+            raise RuntimeError(f"the fast path serves GET {hot.path}, which no route declares")
         actual = route_inputs(route.dependant)
-        if actual != expected or route.methods != {"GET"}:
+        if actual != hot.inputs or route.methods != {"GET"}:
             raise RuntimeError(
-                f"GET {key[0]} takes inputs the fast path does not serve alike: "
-                f"route {sorted(map(str, actual))}, fast path {sorted(map(str, expected))}"
+                f"GET {hot.path} takes inputs the fast path does not serve alike: "
+                f"route {sorted(map(str, actual))}, fast path {sorted(map(str, hot.inputs))}"
             )
 
 

@@ -21,6 +21,7 @@ from app.auth import create_token
 from app.config import Settings
 from app.db.engines import create_engine
 from app.localcluster import Cluster
+from app.localcluster.cluster import APP_DB
 from app.localcluster.ports import free_port
 from app.seed import seed
 
@@ -106,6 +107,16 @@ class TrackrProcess:
             except subprocess.TimeoutExpired:
                 self.process.kill()
                 self.process.wait()
+
+
+def api_env(cluster: Cluster, database: str = APP_DB) -> dict[str, str]:
+    """What a test `trackr serve` runs with: the test secret, quiet logs, this database."""
+    return {
+        "APP_ENV": "test",
+        "JWT_SECRET": SECRET,
+        "LOG_LEVEL": "WARNING",
+        **cluster.env(database),
+    }
 
 
 class ApiServer(TrackrProcess):

@@ -19,7 +19,7 @@ import pytest
 from app.auth import create_token
 from app.config import Settings
 from app.localcluster import Cluster
-from tests.faults.harness import SECRET, ApiServer
+from tests.faults.harness import SECRET, ApiServer, api_env
 
 SCHEMATHESIS = str(Path(sys.executable).parent / "schemathesis")
 CONFIG = Path(__file__).with_name("schemathesis.toml")
@@ -29,8 +29,7 @@ RUN_TIMEOUT_SECONDS = 150
 
 
 def _server(cluster: Cluster, logs: Path, name: str, **env: str) -> ApiServer:
-    base = {"APP_ENV": "test", "JWT_SECRET": SECRET, "LOG_LEVEL": "WARNING", **cluster.env()}
-    return ApiServer({**base, **env}, logs / f"fuzz-{name}.log")
+    return ApiServer({**api_env(cluster), **env}, logs / f"fuzz-{name}.log")
 
 
 @pytest.fixture

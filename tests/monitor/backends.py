@@ -13,23 +13,14 @@ from alembic import command
 from app.localcluster import Cluster
 from app.localcluster.cluster import APP_DB
 from tests.conftest import alembic_config
-from tests.faults.harness import SECRET, ApiServer, TrackrProcess
+from tests.faults.harness import ApiServer, TrackrProcess, api_env
 from tests.support import wait_replicated
-
-
-def backend_env(cluster: Cluster, database: str = APP_DB) -> dict[str, str]:
-    return {
-        "APP_ENV": "test",
-        "JWT_SECRET": SECRET,
-        "LOG_LEVEL": "WARNING",
-        **cluster.env(database),
-    }
 
 
 def start_backend(
     cluster: Cluster, logs: Path, name: str, database: str = APP_DB, port: int | None = None
 ) -> ApiServer:
-    server = ApiServer(backend_env(cluster, database), logs / f"monitor-{name}.log", port)
+    server = ApiServer(api_env(cluster, database), logs / f"monitor-{name}.log", port)
     server.start()
     return server
 
