@@ -271,10 +271,13 @@ def serve(
     workers: Annotated[int | None, typer.Option(help="Default WEB_CONCURRENCY or 1")] = None,
 ) -> None:
     """Production entry point: uvicorn with graceful shutdown and proxy headers."""
+    from functools import partial
+
     import uvicorn
     from pydantic import ValidationError
 
     from app.config import ServeSettings
+    from app.http_limits import HttpLimits, LimitedHttpToolsProtocol
 
     try:
         options = ServeSettings()
@@ -284,6 +287,13 @@ def serve(
     if worker_count > 1 and not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
         # Workers share metrics through files (prometheus-client multiprocess mode).
         os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="trackr-metrics-")
+    limits = HttpLimits(
+        head_timeout_seconds=options.request_head_timeout_seconds,
+        first_byte_timeout_seconds=options.first_byte_timeout_seconds,
+        max_header_bytes=options.max_header_bytes,
+        max_header_count=options.max_header_count,
+        max_connections=options.max_connections,
+    )
     uvicorn.run(
         "app.asgi:app",
         host=host or options.host,
@@ -296,6 +306,7 @@ def serve(
         log_config=None,
         access_log=False,
         server_header=False,  # no software banner
+        http=partial(LimitedHttpToolsProtocol, limits=limits),  # type: ignore[arg-type]
     )
 
 

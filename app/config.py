@@ -61,6 +61,7 @@ class Settings(BaseSettings):
     cors_max_age_seconds: int = Field(600, ge=0, le=86400)
 
     max_body_bytes: int = Field(1024 * 1024, ge=1)
+    max_field_problems: int = Field(20, ge=1, le=1000)
     idempotency_ttl_seconds: int = Field(24 * 3600, ge=60)
     shutdown_drain_seconds: float = Field(0.0, ge=0, le=300)
 
@@ -142,6 +143,12 @@ class ServeSettings(BaseSettings):
     # Longer than clients keep idle connections (httpx: 5 s, uvicorn's default too): a
     # client must never reuse a connection the server is closing at that very moment.
     keep_alive_timeout_seconds: int = Field(30, ge=1)
+    # What one slow, silent or oversized client may hold (app.http_limits).
+    request_head_timeout_seconds: float = Field(10.0, gt=0)
+    first_byte_timeout_seconds: float = Field(10.0, gt=0)
+    max_header_bytes: int = Field(16 * 1024, ge=1024)
+    max_header_count: int = Field(100, ge=10)
+    max_connections: int = Field(1000, ge=1)
 
 
 def parse_list(raw: str) -> list[str]:

@@ -10,7 +10,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from importlib.metadata import PackageNotFoundError, version
 
-from fastapi import FastAPI
+from fastapi import Depends, FastAPI
 
 from app.admin.repository import read_current as read_overrides
 from app.admin.router import router as admin_router
@@ -23,10 +23,12 @@ from app.health.router import router as health_router
 from app.idempotency.service import purge_forever
 from app.lifecycle import install_drain
 from app.logs import configure_logging
+from app.methods import MethodsMiddleware
 from app.metrics import PrometheusPoolObserver
 from app.metrics import router as metrics_router
 from app.middleware import BodySizeLimitMiddleware, RequestContextMiddleware
-from app.problems import install_error_handlers, install_openapi
+from app.parameters import known_parameters_only
+from app.problems import install_error_handlers, install_openapi, problem_responses
 from app.products.hot import HotReadsMiddleware, verify_routes
 from app.products.router import router as products_router
 from app.stats.router import router as stats_router
@@ -76,6 +78,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         version=_version(),
         summary="Multi-category price tracking on a replicated PostgreSQL",
         lifespan=lifespan,
+        dependencies=[Depends(known_parameters_only)],
+        responses=problem_responses(422),
     )
     app.state.settings = settings
     app.state.draining = threading.Event()
@@ -91,6 +95,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(metrics_router)
     verify_routes(app.routes)
     app.add_middleware(HotReadsMiddleware)
+    app.add_middleware(MethodsMiddleware)  # HEAD runs the GET, fast path included
     app.add_middleware(BodySizeLimitMiddleware, max_bytes=settings.max_body_bytes)
     install_cors(app, settings)  # outside the fast path: preflights never reach it
     app.add_middleware(RequestContextMiddleware)

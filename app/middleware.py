@@ -7,7 +7,6 @@ import time
 
 import structlog
 from starlette.datastructures import MutableHeaders
-from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from app.dependencies import CONSISTENCY_HEADER, SERVED_BY_HEADER, served_by
@@ -105,7 +104,9 @@ class BodySizeLimitMiddleware:
             if message["type"] == "http.request":
                 received += len(message.get("body", b""))
                 if received > self.max_bytes:
-                    raise HTTPException(413, self._detail())
+                    # FastAPI reports it as the cause of its "error parsing the body" 400;
+                    # app.problems renders that cause.
+                    raise PayloadTooLarge(self._detail())
             return message
 
         await self.app(scope, limited_receive, send)

@@ -35,6 +35,9 @@ class Problem(BaseModel):
     detail: str | None = None
     instance: str | None = None
     errors: list[FieldProblem] | None = Field(default=None)
+    errors_omitted: int | None = Field(
+        default=None, description="Field problems left out of `errors` (MAX_FIELD_PROBLEMS)"
+    )
 
 
 def problem_response(
@@ -46,20 +49,26 @@ def problem_response(
     errors: Sequence[FieldProblem] | None = None,
     headers: Mapping[str, str] | None = None,
     instance: str | None = None,
+    max_errors: int | None = None,
 ) -> Response:
+    """The problem as a response; past `max_errors` field problems only their count is sent
+    (thousands of bad parameters must not make a megabyte of errors)."""
     body: dict[str, Any] = {"type": type_, "title": title, "status": status}
     if detail is not None:
         body["detail"] = detail
     if instance is not None:
         body["instance"] = instance
     if errors:
-        body["errors"] = [e.model_dump(exclude_none=True) for e in errors]
+        shown = errors if max_errors is None else errors[:max_errors]
+        body["errors"] = [e.model_dump(exclude_none=True) for e in shown]
+        if len(shown) < len(errors):
+            body["errors_omitted"] = len(errors) - len(shown)
     return Response(
         orjson.dumps(body), status_code=status, headers=dict(headers or {}), media_type=PROBLEM_JSON
     )
 
 
-def render(exc: AppError, instance: str | None = None) -> Response:
+def render(exc: AppError, instance: str | None = None, max_errors: int | None = None) -> Response:
     return problem_response(
         exc.status,
         exc.title,
@@ -68,7 +77,14 @@ def render(exc: AppError, instance: str | None = None) -> Response:
         errors=exc.errors,
         headers=exc.headers,
         instance=instance,
+        max_errors=max_errors,
     )
+
+
+def _render_for(request: Request, exc: AppError) -> Response:
+    """`exc` as this app renders it: at its path, with its cap on field problems."""
+    cap: int = request.app.state.settings.max_field_problems
+    return render(exc, instance=request.url.path, max_errors=cap)
 
 
 def _json_pointer(loc: Sequence[int | str]) -> str:
@@ -97,7 +113,7 @@ def validation_problems(raw: Sequence[Any]) -> tuple[list[FieldProblem], bool]:
 
 async def _app_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, AppError)
-    return render(exc, instance=request.url.path)
+    return _render_for(request, exc)
 
 
 async def _request_validation(request: Request, exc: Exception) -> Response:
@@ -107,21 +123,42 @@ async def _request_validation(request: Request, exc: Exception) -> Response:
         error: AppError = MalformedJson("The request body is not valid JSON.", errors=problems)
     else:
         error = ValidationProblem("One or more fields are invalid; see `errors`.", errors=problems)
-    return render(error, instance=request.url.path)
+    return _render_for(request, error)
 
 
 def allowed_methods(app: Any, scope: Scope) -> list[str]:
-    """Every method some route serves at this path (Starlette's 405 names one route's only)."""
+    """Every method some route serves at this path (Starlette's 405 names one route's only),
+    with HEAD wherever GET is served and OPTIONS (app.methods answers both); empty for a
+    path no route serves."""
     methods: set[str] = set()
     for route in iter_route_contexts(app.routes):
         match, _ = route.matches(scope)
         if match is not Match.NONE and route.methods:
             methods |= route.methods
-    return sorted(methods)
+    if "GET" in methods:
+        methods.add("HEAD")
+    return sorted(methods | {"OPTIONS"}) if methods else []
+
+
+def unreadable_body(cause: BaseException | None) -> AppError:
+    """Why a body could not be read, for FastAPI's generic 400 "error parsing the body"."""
+    if isinstance(cause, AppError):  # raised while receiving it, e.g. too large
+        return cause
+    if isinstance(cause, RecursionError):
+        detail = "The JSON body is nested too deeply to be read."
+    elif isinstance(cause, UnicodeDecodeError):
+        detail = f"The request body is not valid UTF-8 (byte {cause.start} is not)."
+    elif isinstance(cause, ValueError) and "digits" in str(cause):
+        detail = "A number in the JSON body has too many digits to be read."
+    else:
+        detail = "The request body could not be read as JSON."
+    return MalformedJson(detail)
 
 
 async def _http_exception(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, StarletteHTTPException)
+    if exc.status_code == HTTPStatus.BAD_REQUEST and exc.__cause__ is not None:
+        return _render_for(request, unreadable_body(exc.__cause__))
     phrase = HTTPStatus(exc.status_code).phrase
     detail = exc.detail if isinstance(exc.detail, str) and exc.detail != phrase else None
     headers = dict(exc.headers or {})
@@ -137,10 +174,7 @@ async def _database_error(request: Request, exc: Exception) -> Response:
     if kind is Failure.BUG:
         return await _unhandled(request, exc)
     log.warning("database unavailable (%s): %s: %s", kind, exc.__class__.__name__, exc)
-    return render(
-        ServiceUnavailable("The database is unavailable; retry shortly."),
-        instance=request.url.path,
-    )
+    return _render_for(request, ServiceUnavailable("The database is unavailable; retry shortly."))
 
 
 async def _unhandled(request: Request, exc: Exception) -> Response:

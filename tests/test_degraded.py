@@ -44,6 +44,12 @@ def test_primary_down_writes_fail_fast_reads_continue_then_recover(
         assert health.json()["status"] == "degraded"
         assert health.json()["database"]["primary"]["status"] == "down"
         assert any("primary" in reason for reason in health.json()["reasons"])
+        # People read these: what happened, never the driver's text (it stays in the log).
+        assert health.json()["database"]["primary"]["error"] == "unreachable"
+        assert "the primary database is unreachable" in refused.json()["detail"]
+        for text in (first.text, refused.text, health.text):
+            assert "Errno" not in text, text
+            assert "Error" not in text, text
     finally:
         primary.start()
     deadline = time.monotonic() + 15

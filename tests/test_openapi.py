@@ -75,10 +75,12 @@ def test_patch_fields_that_cannot_be_null_are_not_nullable(openapi: dict[str, An
 
 
 def test_405_names_every_method_of_the_path(client: TestClient) -> None:
-    response = client.options("/api/products/1")
+    response = client.put("/api/products/1")
     assert_problem(response, 405)
-    assert response.headers["Allow"] == "DELETE, GET, PATCH"
-    assert client.put("/api/products").headers["Allow"] == "GET, POST"
+    assert response.headers["Allow"] == "DELETE, GET, HEAD, OPTIONS, PATCH"
+    assert client.put("/api/products").headers["Allow"] == "GET, HEAD, OPTIONS, POST"
+    admin = client.get("/admin/replicas/replica1/drain")
+    assert admin.headers["Allow"] == "OPTIONS, POST"
 
 
 def test_an_explicit_null_is_refused_at_the_field(client: TestClient, auth: dict[str, str]) -> None:

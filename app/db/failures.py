@@ -105,6 +105,24 @@ def classify(exc: BaseException) -> Failure:
     return Failure.BUG
 
 
+# What a failure is called where people read it (/health, 503 details, admin): never the
+# driver's own text, which can name hosts, ports, users and paths. The logs keep that.
+PHRASES: dict[Failure, str] = {
+    Failure.BROKEN_CONNECTION: "disconnected",
+    Failure.ROLE_CHANGE: "no longer accepting writes",
+    Failure.CANNOT_CONNECT: "unreachable",
+    Failure.TRANSIENT: "temporarily unable to serve",
+    Failure.BUG: "failing",
+}
+
+
+def describe(exc: BaseException) -> str:
+    """What happened to a node, in words fit for a response: "unreachable", "disconnected"."""
+    if isinstance(driver_error(exc), TimeoutError):
+        return "not answering in time"
+    return PHRASES[classify(exc)]
+
+
 def is_transient(exc: BaseException) -> bool:
     """The database is briefly unable (retry elsewhere, or answer 503), not a bug."""
     return classify(exc) is not Failure.BUG

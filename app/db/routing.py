@@ -30,14 +30,20 @@ from sqlalchemy.util import greenlet_spawn
 
 from app.db.breaker import BreakerState
 from app.db.database import Database
-from app.db.failures import DRIVER_ERRORS, is_connect_failure, is_transient
+from app.db.failures import DRIVER_ERRORS, describe, is_connect_failure, is_transient
+from app.db.lsn import format_lsn, parse_lsn
 from app.db.replicas import ReplicaHealth
-from app.errors import ServiceUnavailable
+from app.errors import InvalidConsistencyToken, ServiceUnavailable
 
 log = logging.getLogger("trackr.routing")
 
 # asyncpg sends a pg_lsn parameter as an integer (its codec), never as "0/16B3748" text.
 CAUGHT_UP = "SELECT pg_last_wal_replay_lsn() >= $1::pg_lsn"
+NEWEST_WAL = "SELECT pg_current_wal_insert_lsn()::text"
+# With the primary unreachable no live look is possible: a token this far past the newest
+# position seen (one monitor interval ago) is refused anyway; a real one is at most the WAL
+# of that interval's writes beyond it.
+FUTURE_TOKEN_MARGIN_BYTES = 1 << 30
 TOKEN_POLL_SECONDS = 0.02
 BREAKER_POLL_SECONDS = 0.025
 
@@ -54,7 +60,7 @@ async def quietly(release: Callable[[], Awaitable[None]]) -> None:
 def primary_unavailable(database: Database) -> ServiceUnavailable:
     breaker = database.pool.breaker
     return ServiceUnavailable(
-        f"the primary database is unavailable ({breaker.last_error or 'failing'}); "
+        f"the primary database is {breaker.last_error or 'failing'}; "
         "writes are refused until it answers again",
         retry_after_seconds=breaker.retry_after_seconds(),
     )
@@ -110,6 +116,7 @@ class ReadSession:
         """
         pool = self._database.pool
         if self._replica_name is None and self._min_lsn is not None:
+            await self._refuse_future_token(self._min_lsn)
             # With no candidate, `choose` has already counted why the primary serves.
             candidate = pool.freshest()
             # With the primary known to be failing, a short wait for the replica to replay
@@ -120,6 +127,41 @@ class ReadSession:
             ):
                 pool.token_fallback()
         await self._serve_from(pool.replicas.get(self._replica_name or ""))
+
+    async def _refuse_future_token(self, min_lsn: int) -> None:
+        """Refuse a token past every WAL position the cluster has written: no write issued
+        it, and honouring it would send reads to the primary (or make them wait while it is
+        down). Beyond the newest position the monitor saw, the primary is asked once."""
+        pool = self._database.pool
+        if min_lsn <= pool.newest_wal_position():
+            return
+        newest = await self._primary_wal_position()
+        limit = newest if newest is not None else pool.newest_wal_position()
+        margin = 0 if newest is not None else FUTURE_TOKEN_MARGIN_BYTES
+        if min_lsn > limit + margin:
+            raise InvalidConsistencyToken(
+                f"the token {format_lsn(min_lsn)} is ahead of every WAL position the database "
+                f"has written ({format_lsn(limit)}): no write issued it; send back the value a "
+                "write response gave you"
+            )
+
+    async def _primary_wal_position(self) -> int | None:
+        """The primary's WAL insert position now; None while it cannot be asked."""
+        pool = self._database.pool
+        if pool.breaker.state is not BreakerState.CLOSED:
+            return None
+        replica, self._replica_name = self._replica_name, None
+        try:
+            text = await self._attempt(NEWEST_WAL, (), "fetchval")
+        except DRIVER_ERRORS as exc:
+            if not is_transient(exc):
+                raise
+            return None
+        finally:
+            self._replica_name = replica
+        newest = parse_lsn(text)
+        pool.saw_wal_position(newest)
+        return newest
 
     @property
     def _patience(self) -> float:
@@ -142,7 +184,7 @@ class ReadSession:
                 reached = bool(await self._attempt(CAUGHT_UP, (min_lsn,), "fetchval"))
             except DRIVER_ERRORS as exc:
                 if is_transient(exc):
-                    pool.mark_down(candidate.name, exc.__class__.__name__)
+                    pool.mark_down(candidate.name, describe(exc))
                 reached = False
                 break
             if reached or time.monotonic() >= deadline:
@@ -171,7 +213,7 @@ class ReadSession:
                 result = await self._attempt(sql, args, method)
             except DRIVER_ERRORS as exc:
                 if self._replica_name is None and is_connect_failure(exc):
-                    breaker.record_failure(exc.__class__.__name__)
+                    breaker.record_failure(describe(exc))
                 if not is_transient(exc) or not await self._fail_over(exc):
                     raise
             else:
@@ -242,6 +284,7 @@ class ReadSession:
                 return True
             await self._serve_from(None)
             return True
-        pool.mark_down(failed, exc.__class__.__name__)
+        log.warning("a read on %s failed: %s: %s", failed, exc.__class__.__name__, exc)
+        pool.mark_down(failed, describe(exc))
         await self._serve_from(pool.choose(self._min_lsn, exclude=frozenset({failed})))
         return True

@@ -18,7 +18,7 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.db.database import Database
-from app.db.failures import is_connect_failure
+from app.db.failures import describe, is_connect_failure
 from app.db.lsn import parse_lsn
 from app.db.routing import ReadSession, primary_unavailable, quietly
 from app.errors import InvalidConsistencyToken
@@ -70,7 +70,7 @@ async def write_transaction(database: Database) -> AsyncIterator[WriteTransactio
         breaker.record_success()
     except BaseException as exc:
         if is_connect_failure(exc):
-            breaker.record_failure(exc.__class__.__name__)
+            breaker.record_failure(describe(exc))
         await quietly(session.rollback)
         raise
     finally:

@@ -30,6 +30,7 @@ from starlette.routing import BaseRoute
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from app.dependencies import read_session
+from app.parameters import known_parameters_only
 from app.products import service
 from app.products.query import ListParams, parse_list, product_id
 from app.products.router import (
@@ -43,13 +44,25 @@ from app.products.router import (
 
 Serve = Callable[[Request], Awaitable[Response]]
 # Everything each route takes from a request, as `verify_routes` reads it from its dependant;
-# the fast path below reads exactly these.
+# the fast path below reads exactly these. `known_parameters_only` cannot refuse a request
+# the fast path serves: by id it takes only an empty query string, and the list's own
+# parser refuses unknown names.
 Inputs = frozenset[tuple[str, object]]
 BY_ID_INPUTS: Inputs = frozenset(
-    {("path", "product_id"), ("header", "if-none-match"), ("depends", read_session)}
+    {
+        ("path", "product_id"),
+        ("header", "if-none-match"),
+        ("depends", read_session),
+        ("depends", known_parameters_only),
+    }
 )
 LIST_INPUTS: Inputs = frozenset(
-    {("depends", read_session), ("depends", list_query), ("query", ListParams)}
+    {
+        ("depends", read_session),
+        ("depends", list_query),
+        ("query", ListParams),
+        ("depends", known_parameters_only),
+    }
 )
 
 
@@ -128,7 +141,11 @@ def _recognise(request: Request) -> tuple[_Route | None, Serve | None]:
         # Parsed once: `list_query` reads the same cached `request.query_params`.
         return LIST_ROUTE, _list_request(request.query_params)
     prefix, _, segment = path.rpartition("/")
-    if prefix == router.prefix and (pid := product_id(segment)) is not None:
+    if (
+        prefix == router.prefix
+        and not request.scope["query_string"]
+        and (pid := product_id(segment)) is not None
+    ):
         return BY_ID_ROUTE, _by_id_request(pid)
     return None, None
 

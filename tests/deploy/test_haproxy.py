@@ -175,3 +175,57 @@ def test_a_node_stopping_gracefully_costs_no_request(stack: Stack) -> None:
     assert "Application shutdown complete" in stack.nodes["api-b"].log_path.read_text()
     # HAProxy took the node out because it said so (draining), not because it vanished.
     assert "api-b is DOWN, reason: Layer7 wrong status, code: 503" in stack.log.read_text()
+
+
+async def _raw(port: int, head: bytes, *, byte_by_byte: bool = False) -> bytes:
+    """Send a request head (all at once, or a byte every 0.2 s for at most 15 s) and return
+    what comes back before the connection closes."""
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    try:
+        if byte_by_byte:
+            for index in range(75):
+                if reader.at_eof():
+                    break
+                writer.write(head[index : index + 1] or b"a")
+                await writer.drain()
+                try:
+                    async with asyncio.timeout(0.2):
+                        return await reader.read(65536)
+                except TimeoutError:
+                    continue
+        else:
+            writer.write(head)
+            await writer.drain()
+        async with asyncio.timeout(15):
+            return await reader.read(65536)
+    except (ConnectionResetError, BrokenPipeError):
+        return b""
+    finally:
+        writer.close()
+
+
+def test_haproxy_bounds_slow_and_oversized_heads(stack: Stack) -> None:
+    """The shipped limits, for real: 10 s for a head, 16 KiB and 100 fields."""
+    request = b"GET /api/products?limit=1 HTTP/1.1\r\nHost: trackr\r\n"
+
+    async def scenario() -> tuple[list[bytes], list[bytes], float]:
+        oversized = [
+            await _raw(stack.port, request + b"X-Big: " + b"a" * 20_000 + b"\r\n\r\n"),
+            await _raw(stack.port, request + b"".join(b"X-%d: 1\r\n" % i for i in range(150))
+                       + b"\r\n"),
+            await _raw(stack.port, request + b"Connection: close\r\n\r\n"),
+        ]  # fmt: skip
+        started = time.monotonic()
+        slow = await asyncio.gather(
+            *(_raw(stack.port, request + b"X-Slow: ", byte_by_byte=True) for _ in range(10))
+        )
+        return oversized, list(slow), time.monotonic() - started
+
+    oversized, slow, seconds = asyncio.run(scenario())
+    assert [r.split(b"\r\n", 1)[0] for r in oversized] == [
+        b"HTTP/1.1 400 Bad request",
+        b"HTTP/1.1 400 Bad request",
+        b"HTTP/1.1 200 OK",
+    ]
+    assert all(r.startswith(b"HTTP/1.1 408") for r in slow), slow
+    assert seconds < 15  # cut at `timeout http-request 10s`, not when the client gave up

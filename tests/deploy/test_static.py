@@ -42,7 +42,9 @@ def test_haproxy_config_is_valid() -> None:
     text = (DEPLOY / "haproxy" / "haproxy.cfg").read_text()
     config = "\n".join(line.split("#")[0] for line in text.splitlines())
     needed = ["option httpchk", "uri /health/ready", "http-check expect status 200",
-              "option redispatch", "retries", "inter ", "fall ", "rise "]  # fmt: skip
+              "option redispatch", "retries", "inter ", "fall ", "rise ",
+              # the bounds trackr serve enforces too (README: REQUEST_HEAD_TIMEOUT_SECONDS…)
+              "timeout http-request 10s", "tune.bufsize 16384", "tune.http.maxhdr 100"]  # fmt: skip
     for directive in needed:
         assert directive in config, directive
     # A draining node keeps its in-flight requests (see the comment in the config).

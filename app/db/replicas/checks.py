@@ -2,16 +2,19 @@
 
 from __future__ import annotations
 
+import logging
 import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
 import asyncpg
 
-from app.db.failures import DRIVER_ERRORS
+from app.db.failures import DRIVER_ERRORS, describe
 from app.db.lsn import parse_lsn
 from app.db.replicas.nodes import NodeHealth, ReplicaHealth
 from app.db.walclock import WalClock
+
+log = logging.getLogger("trackr.replicas")
 
 PRIMARY_CHECK = "SELECT pg_is_in_recovery(), pg_current_wal_lsn()::text"
 REPLICA_CHECK = """
@@ -35,9 +38,12 @@ async def query(node: NodeHealth, sql: str, timeout_seconds: float) -> asyncpg.R
             )  # fmt: skip
         row = await node.conn.fetchrow(sql, timeout=timeout)
     except DRIVER_ERRORS as exc:  # any failure of a health check means "unreachable"
+        error = describe(exc)
+        if node.reachable or node.last_error != error:  # once per change, not every second
+            log.warning("%s check failed: %s: %s", node.name, exc.__class__.__name__, exc)
         node.reachable = False
         node.latency_ms = None
-        node.last_error = f"{exc.__class__.__name__}: {exc}".strip(": ")
+        node.last_error = error
         node.abandon()
         return None
     finally:

@@ -134,7 +134,7 @@ class Monitor:
             return
         row = await query(replica, REPLICA_CHECK, self.timeout)
         if row is None:
-            replica.exclude(f"unreachable ({replica.last_error})")
+            replica.exclude(replica.last_error or "unreachable")
             return
         primary_lsn = self.pool.primary.wal_lsn if self.pool.primary_up else None
         judge_replica(replica, row, self.limits, primary_lsn, self.wal_clock)

@@ -46,6 +46,7 @@ class ReplicaPool:
         self.patroni_view: PatroniCluster | None = None
         # Builds the engine for a replica discovered at run time (set by Database).
         self.on_new_replica: Callable[[str, str], None] | None = None
+        self._newest_wal_seen = 0  # a live look at the primary, past its last check
         self._balancer = Balancer()
         self._monitor = Monitor(self, overrides)
 
@@ -129,6 +130,15 @@ class ReplicaPool:
         self.replicas[member.name] = ReplicaHealth(member.name, dsn, weight=weight)
         if self.on_new_replica is not None:
             self.on_new_replica(member.name, dsn)
+
+    def newest_wal_position(self) -> int:
+        """The newest WAL position any node is known to have: what a real token can be."""
+        positions = [self._newest_wal_seen, self.primary.wal_lsn or 0]
+        positions += [r.replay_lsn or 0 for r in self.replicas.values()]
+        return max(positions)
+
+    def saw_wal_position(self, lsn: int) -> None:
+        self._newest_wal_seen = max(self._newest_wal_seen, lsn)
 
     def mark_down(self, name: str, error: str) -> None:
         """A request saw this replica fail: out now, not at the next check."""

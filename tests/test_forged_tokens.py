@@ -1,0 +1,72 @@
+"""A consistency token no write issued (past every WAL position the cluster has written) is
+refused with 400, even while the primary is down; a real one, a millisecond old and issued by
+another API node, is always honoured."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+from fastapi.testclient import TestClient
+
+from app.config import Settings
+from app.db.lsn import format_lsn, parse_lsn
+from app.localcluster import Cluster
+from app.main import create_app
+from tests.conftest import make_settings
+from tests.support import bearer
+from tests.test_api_errors import assert_problem
+from tests.test_routing import MAC
+
+TOKEN = "X-Consistency-Token"
+
+
+@pytest.fixture
+def other_node(clean_db: Cluster) -> Iterator[TestClient]:
+    """A second API node whose monitor looks rarely: its last sample of the primary's WAL
+    position is always older than a fresh write's token, so every token is checked live."""
+    slow_monitor = make_settings(clean_db, replica_check_interval_seconds=60)
+    with TestClient(create_app(slow_monitor), raise_server_exceptions=False) as node:
+        yield node
+
+
+def test_a_fresh_token_from_another_node_is_honoured(
+    client: TestClient, other_node: TestClient, settings: Settings
+) -> None:
+    auth = bearer(settings, "products:write")
+    for n in range(20):
+        created = client.post("/api/products", json={**MAC, "name": f"m{n}"}, headers=auth)
+        token = created.headers[TOKEN]
+        read = other_node.get(f"/api/products/{created.json()['id']}", headers={TOKEN: token})
+        assert read.status_code == 200, read.text
+        listed = other_node.get("/api/products?limit=100", headers={TOKEN: token})
+        assert created.json()["id"] in [p["id"] for p in listed.json()["items"]]
+
+
+def test_a_token_from_the_future_is_400(
+    client: TestClient, other_node: TestClient, clean_db: Cluster
+) -> None:
+    newest = parse_lsn(clean_db.primary().sql("SELECT pg_current_wal_insert_lsn()"))
+    for forged in ("FFFFFFFF/FFFFFFFF", format_lsn(newest + 16 * 1024 * 1024)):
+        for node in (client, other_node):
+            for path in ("/api/products/1", "/api/products", "/api/categories"):
+                problem = assert_problem(node.get(path, headers={TOKEN: forged}), 400)
+                assert problem["type"] == "/problems/invalid-consistency-token"
+                assert "no write issued it" in problem["detail"]
+
+
+def test_while_the_primary_is_down_a_forged_token_is_refused_and_a_real_one_served(
+    client: TestClient, clean_db: Cluster, settings: Settings
+) -> None:
+    created = client.post("/api/products", json=MAC, headers=bearer(settings, "products:write"))
+    real = created.headers[TOKEN]
+    primary = clean_db.primary()
+    primary.stop("immediate")
+    try:
+        forged = client.get("/api/products", headers={TOKEN: "FFFFFFFF/FFFFFFFF"})
+        assert assert_problem(forged, 400)["type"] == "/problems/invalid-consistency-token"
+        served = client.get(f"/api/products/{created.json()['id']}", headers={TOKEN: real})
+        assert served.status_code == 200
+        assert served.headers["X-Served-By"] == "replica:replica1"
+    finally:
+        primary.start()
