@@ -8,7 +8,7 @@ import re
 import secrets
 import tempfile
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
@@ -224,11 +224,23 @@ def parse_ttl(text: str) -> int:
     return int(match.group(1)) * _UNITS[match.group(2)]
 
 
+def find_dev_secret(start: Path | None = None) -> Path | None:
+    """The `make run` dev secret (.data/dev-jwt-secret) of this folder or the nearest parent
+    that has one, as git finds .git: `trackr token create` works from any folder of the
+    project."""
+    here = (start or Path.cwd()).resolve()
+    for folder in (here, *here.parents):
+        if (candidate := folder / DEV_SECRET_FILE).is_file():
+            return candidate
+    return None
+
+
 def _existing_secret() -> str | None:
     """JWT_SECRET from the environment always wins; else the `make run` dev secret, if any."""
     if secret := os.environ.get("JWT_SECRET"):
         return secret
-    return DEV_SECRET_FILE.read_text().strip() if DEV_SECRET_FILE.exists() else None
+    found = find_dev_secret()
+    return found.read_text().strip() if found is not None else None
 
 
 def _dev_secret() -> str:
@@ -250,6 +262,16 @@ def _sign(secret: str, scopes: list[str], ttl_seconds: int, subject: str) -> str
     return create_token(settings, scopes, ttl_seconds, subject)
 
 
+def settings_errors(exc: Any) -> str:
+    """A settings ValidationError as `VARIABLE: why` lines (never the refused value)."""
+    lines = []
+    for error in exc.errors():
+        where = "_".join(str(part) for part in error["loc"]).upper()
+        message = str(error["msg"]).removeprefix("Value error, ")
+        lines.append(f"{where}: {message}" if where else message)
+    return "; ".join(lines)
+
+
 @token_app.command("create")
 def token_create(
     scope: Annotated[list[str], typer.Option(help="Scope to grant (repeatable)")],
@@ -259,7 +281,11 @@ def token_create(
     """Print a signed JWT (uses JWT_SECRET; in development the `make run` dev secret)."""
     secret = _existing_secret()
     if not secret:
-        raise _fail("JWT_SECRET is not set (and no dev secret exists yet: run `make run` once)")
+        raise _fail(
+            f"JWT_SECRET is not set, and no dev secret ({DEV_SECRET_FILE}) was found in "
+            f"{Path.cwd()} or any folder above it: set JWT_SECRET, or run `make run` once in "
+            "the project (it creates one)"
+        )
     scopes = [s for item in scope for s in item.split()]
     typer.echo(_sign(secret, scopes, parse_ttl(ttl), subject))
 
@@ -276,13 +302,14 @@ def serve(
     import uvicorn
     from pydantic import ValidationError
 
-    from app.config import ServeSettings
+    from app.config import ServeSettings, Settings
     from app.http_limits import HttpLimits, LimitedHttpToolsProtocol
 
     try:
         options = ServeSettings()
+        Settings()  # refused here, in plain words, rather than as a traceback in each worker
     except ValidationError as exc:
-        raise _fail(f"invalid server settings: {exc}") from None
+        raise _fail(f"invalid settings: {settings_errors(exc)}") from None
     worker_count = workers or options.web_concurrency
     if worker_count > 1 and not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
         # Workers share metrics through files (prometheus-client multiprocess mode).

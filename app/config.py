@@ -12,6 +12,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 from app.db.urls import SCHEMES, ReplicaUrl, parse_replica_urls
 
 MIN_SECRET_LENGTH = 32
+LOCAL_DATABASE_URL = "postgresql://trackr@127.0.0.1:5432/trackr"
 ReadBalancing = Literal["round_robin", "weighted", "least_lag", "primary"]
 READ_BALANCING_MODES: tuple[ReadBalancing, ...] = (
     "round_robin",
@@ -31,7 +32,8 @@ class Settings(BaseSettings):
     log_level: str = "INFO"
     log_format: Literal["json", "console"] = "json"
 
-    database_url: str = "postgresql://trackr@127.0.0.1:5432/trackr"
+    # Empty: required in production; development and test use the local default below.
+    database_url: str = ""
     database_replica_urls: str = ""
     patroni_urls: str = ""
     db_pool_size: int = Field(20, ge=1)
@@ -68,9 +70,21 @@ class Settings(BaseSettings):
     @field_validator("database_url")
     @classmethod
     def _postgres_url(cls, value: str) -> str:
-        if not value.startswith(SCHEMES):
+        if value and not value.startswith(SCHEMES):
             raise ValueError("DATABASE_URL must be a postgresql:// URL")
         return value
+
+    @model_validator(mode="after")
+    def _database_outside_dev(self) -> Settings:
+        if self.database_url:
+            return self
+        if self.app_env == "production":
+            raise ValueError(
+                "DATABASE_URL is required in production: the primary's postgresql:// URL "
+                "(APP_ENV=development or test falls back to " + LOCAL_DATABASE_URL + ")"
+            )
+        self.database_url = LOCAL_DATABASE_URL
+        return self
 
     @model_validator(mode="after")
     def _secrets_outside_dev(self) -> Settings:

@@ -34,6 +34,34 @@ def test_token_create_without_a_secret_fails_clearly(
     result = runner.invoke(app, ["token", "create", "--scope", "products:write"])
     assert result.exit_code == 1
     assert "JWT_SECRET" in result.output
+    assert f"{tmp_path} or any folder above it" in result.output.replace("\n", "")
+
+
+def test_token_create_finds_the_dev_secret_from_any_folder_below_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    (tmp_path / ".data").mkdir()
+    (tmp_path / ".data" / "dev-jwt-secret").write_text(TEST_SECRET + "\n")
+    deep = tmp_path / "clients" / "python"
+    deep.mkdir(parents=True)
+    monkeypatch.chdir(deep)
+    monkeypatch.delenv("JWT_SECRET", raising=False)
+    result = runner.invoke(app, ["token", "create", "--scope", "products:write"])
+    assert result.exit_code == 0, result.output
+    claims = jwt.decode(result.output.strip(), TEST_SECRET, algorithms=["HS256"])
+    assert claims["scope"] == "products:write"
+
+
+def test_serve_refuses_production_without_a_database_url_in_plain_words(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)  # no .env here
+    monkeypatch.delenv("DATABASE_URL", raising=False)
+    env = {"APP_ENV": "production", "JWT_SECRET": TEST_SECRET, "PORT": "1"}
+    result = runner.invoke(app, ["serve"], env=env)
+    assert result.exit_code == 1
+    assert "invalid settings: DATABASE_URL is required in production" in result.output
+    assert "Traceback" not in result.output
 
 
 @pytest.mark.parametrize(

@@ -8,23 +8,33 @@ from pydantic import ValidationError
 from app.config import ServeSettings, Settings
 from app.db.urls import ReplicaUrl, parse_replica_urls
 
+PRIMARY = "postgresql://trackr:pw@db.internal:5432/trackr"
+
 
 def test_production_refuses_a_missing_or_short_secret() -> None:
     with pytest.raises(ValidationError, match="JWT_SECRET"):
-        Settings(app_env="production")
+        Settings(app_env="production", database_url=PRIMARY)
     with pytest.raises(ValidationError, match="JWT_SECRET"):
-        Settings(app_env="production", jwt_secret="short")
-    assert Settings(app_env="production", jwt_secret="s" * 32)
+        Settings(app_env="production", database_url=PRIMARY, jwt_secret="short")
+    assert Settings(app_env="production", database_url=PRIMARY, jwt_secret="s" * 32)
+
+
+def test_production_refuses_a_missing_database_url_elsewhere_the_local_one_serves() -> None:
+    with pytest.raises(ValidationError, match="DATABASE_URL is required in production"):
+        Settings(app_env="production", jwt_secret="s" * 32)
+    for env in ("development", "test"):
+        local = Settings(app_env=env).database_url
+        assert local == "postgresql://trackr@127.0.0.1:5432/trackr"
 
 
 def test_production_asymmetric_needs_a_public_key() -> None:
     with pytest.raises(ValidationError, match="JWT_PUBLIC_KEY"):
-        Settings(app_env="production", jwt_algorithm="RS256")
+        Settings(app_env="production", database_url=PRIMARY, jwt_algorithm="RS256")
 
 
 def test_a_refused_secret_is_never_echoed() -> None:
     with pytest.raises(ValidationError) as refused:
-        Settings(app_env="production", jwt_secret="tiny-secret-abc")
+        Settings(app_env="production", database_url=PRIMARY, jwt_secret="tiny-secret-abc")
     assert "tiny-secret" not in str(refused.value)
     assert "JWT_SECRET" in str(refused.value)
 

@@ -83,7 +83,8 @@ def _without_lifespan(settings: Settings) -> TestClient:
 
 
 def test_production_allows_no_origin_by_default() -> None:
-    client = _without_lifespan(_settings(app_env="production"))
+    primary = "postgresql://trackr:x@db.internal:5432/trackr"
+    client = _without_lifespan(_settings(app_env="production", database_url=primary))
     response = client.get("/health/live", headers={"Origin": ORIGIN})
     assert "access-control-allow-origin" not in response.headers
 
