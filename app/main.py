@@ -11,6 +11,7 @@ from contextlib import asynccontextmanager
 from importlib.metadata import PackageNotFoundError, version
 
 from fastapi import Depends, FastAPI
+from fastapi_offline import FastAPIOffline
 
 from app.admin.repository import read_current as read_overrides
 from app.admin.router import router as admin_router
@@ -26,7 +27,7 @@ from app.logs import configure_logging
 from app.methods import MethodsMiddleware
 from app.metrics import PrometheusPoolObserver
 from app.metrics import router as metrics_router
-from app.middleware import BodySizeLimitMiddleware, RequestContextMiddleware
+from app.middleware import DOCS_STATIC, BodySizeLimitMiddleware, RequestContextMiddleware
 from app.parameters import known_parameters_only
 from app.problems import install_error_handlers, install_openapi, problem_responses
 from app.products.hot import HotReadsMiddleware, verify_routes
@@ -73,7 +74,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             purger.cancel()
             await database.stop()
 
-    app = FastAPI(
+    # /docs and /redoc from the installed package's Swagger UI and ReDoc files, not a CDN:
+    # they work on a private network.
+    app = FastAPIOffline(
+        static_url=DOCS_STATIC,
         title="trackr",
         version=_version(),
         summary="Multi-category price tracking on a replicated PostgreSQL",

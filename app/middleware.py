@@ -24,11 +24,25 @@ def new_request_id() -> str:
     return f"{random.getrandbits(128):032x}"
 
 
+DOCS_STATIC = "/docs-static"  # Swagger UI's and ReDoc's files (app.main)
+DOCS_PAGES = ("/docs", "/redoc")
+REVALIDATED = ("/api/", DOCS_STATIC + "/")  # reads kept, revalidated by ETag
+# An API response is data, never a page: nothing in it may load or run, nor be framed.
+API_CSP = "default-src 'none'; frame-ancestors 'none'"
+# The docs pages run their own inline bootstrap and styles and load only this server's files
+# (ReDoc's bundle would fetch a logo from its CDN; offline, it must not try).
+DOCS_CSP = (
+    "default-src 'self'; script-src 'self' 'unsafe-inline'; style-src 'self' 'unsafe-inline'; "
+    "img-src 'self' data:; worker-src 'self' blob:; frame-ancestors 'none'"
+)
+
+
 def cache_policy(scope: Scope, status: int) -> str:
-    """API reads may be kept but are revalidated each time (their ETag makes that cheap);
-    anything else (writes, errors, health, metrics) is never stored."""
+    """API reads (and the docs' static files) may be kept but are revalidated each time
+    (their ETag makes that cheap); anything else (writes, errors, health, metrics) is never
+    stored."""
     read = scope["method"] in ("GET", "HEAD") and status in (200, 304)
-    return "no-cache" if read and scope["path"].startswith("/api/") else "no-store"
+    return "no-cache" if read and scope["path"].startswith(REVALIDATED) else "no-store"
 
 
 class RequestContextMiddleware:
@@ -55,6 +69,9 @@ class RequestContextMiddleware:
                 headers = MutableHeaders(scope=message)
                 headers["X-Request-ID"] = request_id
                 headers["X-Content-Type-Options"] = "nosniff"
+                headers["Content-Security-Policy"] = (
+                    DOCS_CSP if scope["path"] in DOCS_PAGES else API_CSP
+                )
                 if "cache-control" not in headers:
                     headers["Cache-Control"] = cache_policy(scope, status_code)
                 if node := served_by(state):
