@@ -10,8 +10,10 @@ from collections.abc import Iterator
 import httpx
 import pytest
 
+from app.auth import create_token
+from app.config import Settings
 from app.localcluster import Cluster
-from tests.faults.harness import ApiServer, api_env
+from tests.faults.harness import SECRET, ApiServer, api_env
 
 HEAD_TIMEOUT = 1.0
 MAX_CONNECTIONS = 60
@@ -212,3 +214,41 @@ def test_a_request_beyond_max_connections_is_a_503_problem(server: ApiServer) ->
             return
         time.sleep(0.1)
     pytest.fail("still refusing after the held connections closed")
+
+
+def test_a_careless_clients_requests_on_a_real_server(server: ApiServer) -> None:
+    """The in-process tests' answers, over real sockets: HEAD has headers and no body,
+    OPTIONS names the methods, unknown parameters, unreadable bodies and forged tokens are
+    plain problems."""
+    settings = Settings(app_env="test", jwt_secret=SECRET)
+    auth = {"Authorization": f"Bearer {create_token(settings, ['products:write'], 600)}"}
+    raw_head = asyncio.run(_raw_request(server, b"HEAD /health/live HTTP/1.1\r\n"))
+    headers, _, body = raw_head.partition(b"\r\n\r\n")
+    assert _status(raw_head) == 200
+    assert b"content-length: 15" in headers
+    assert body == b""
+    with httpx.Client(base_url=server.base_url, timeout=5) as client:
+        options = client.options("/api/products/1")
+        assert (options.status_code, options.headers["allow"]) == (
+            204, "DELETE, GET, HEAD, OPTIONS, PATCH",
+        )  # fmt: skip
+        unknown = client.get("/api/products/1?bogus=1")
+        assert (unknown.status_code, unknown.json()["errors"][0]["parameter"]) == (422, "bogus")
+        unreadable = client.post(
+            "/api/products", content=b'{"name": "\xff"}',
+            headers={**auth, "Content-Type": "application/json"},
+        )  # fmt: skip
+        assert unreadable.status_code == 400
+        assert unreadable.json()["type"] == "/problems/malformed-json"
+        forged = client.get("/api/products", headers={"X-Consistency-Token": "FFFFFFFF/0"})
+        assert forged.status_code == 400
+        assert forged.json()["type"] == "/problems/invalid-consistency-token"
+
+
+async def _raw_request(server: ApiServer, request_line: bytes) -> bytes:
+    reader, writer = await _open(server)
+    writer.write(request_line + b"Host: trackr\r\nConnection: close\r\n\r\n")
+    await writer.drain()
+    received = await _read_until_closed(reader, MARGIN)
+    writer.close()
+    return received
