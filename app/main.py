@@ -89,7 +89,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.draining = threading.Event()
     app.state.started_at = time.monotonic()
     app.state.version = app.version
-    install_error_handlers(app)
+    install_error_handlers(app, settings.max_field_problems)
     install_openapi(app)
     app.include_router(health_router)
     app.include_router(categories_router)

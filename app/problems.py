@@ -83,7 +83,7 @@ def render(exc: AppError, instance: str | None = None, max_errors: int | None = 
 
 def _render_for(request: Request, exc: AppError) -> Response:
     """`exc` as this app renders it: at its path, with its cap on field problems."""
-    cap: int = request.app.state.settings.max_field_problems
+    cap: int = request.app.state.max_field_problems
     return render(exc, instance=request.url.path, max_errors=cap)
 
 
@@ -184,7 +184,8 @@ async def _unhandled(request: Request, exc: Exception) -> Response:
     )
 
 
-def install_error_handlers(app: FastAPI) -> None:
+def install_error_handlers(app: FastAPI, max_field_problems: int = 20) -> None:
+    app.state.max_field_problems = max_field_problems
     app.add_exception_handler(AppError, _app_error)
     app.add_exception_handler(RequestValidationError, _request_validation)
     app.add_exception_handler(StarletteHTTPException, _http_exception)
