@@ -13,11 +13,12 @@ from app.db.urls import SCHEMES, ReplicaUrl, parse_replica_urls
 
 MIN_SECRET_LENGTH = 32
 LOCAL_DATABASE_URL = "postgresql://trackr@127.0.0.1:5432/trackr"
-ReadBalancing = Literal["round_robin", "weighted", "least_lag", "primary"]
+ReadBalancing = Literal["round_robin", "weighted", "least_lag", "nearest", "primary"]
 READ_BALANCING_MODES: tuple[ReadBalancing, ...] = (
     "round_robin",
     "weighted",
     "least_lag",
+    "nearest",
     "primary",
 )
 
@@ -41,6 +42,8 @@ class Settings(BaseSettings):
     db_pool_recycle_seconds: int = Field(1800, ge=1)
     db_connect_timeout_seconds: float = Field(2.0, gt=0)
     db_statement_timeout_ms: int = Field(15_000, ge=0)
+    db_write_timeout_seconds: float = Field(3.0, gt=0)
+    db_tcp_user_timeout_seconds: float = Field(5.0, ge=1)
 
     replica_check_interval_seconds: float = Field(1.0, gt=0)
     replica_check_timeout_seconds: float = Field(0.5, gt=0)
@@ -49,6 +52,7 @@ class Settings(BaseSettings):
     replica_rise: int = Field(2, ge=1)
     replica_read_timeout_seconds: float = Field(2.0, gt=0)
     read_balancing: ReadBalancing = "round_robin"
+    trackr_site: str = Field("", pattern=r"^[a-z0-9-]{0,32}$")
     replica_weights: str = ""
     primary_breaker_cooldown_seconds: float = Field(0.5, gt=0)
     failover_read_wait_seconds: float = Field(2.0, ge=0, le=30)

@@ -13,7 +13,8 @@ CLUSTER = {
     "scope": "trackr",
     "members": [
         {"name": "node2", "role": "sync_standby", "state": "streaming", "host": "10.0.0.2",
-         "port": 5432, "timeline": 4, "lag": 0, "api_url": "http://10.0.0.2:8008/patroni"},
+         "port": 5432, "timeline": 4, "lag": 0, "api_url": "http://10.0.0.2:8008/patroni",
+         "tags": {"site": "railway", "failover_priority": 1}},
         {"name": "node1", "role": "leader", "state": "running", "host": "10.0.0.1",
          "port": 5432, "timeline": 4, "api_url": "http://10.0.0.1:8008/patroni"},
         {"name": "node3", "role": "replica", "state": "starting", "host": "10.0.0.3",
@@ -31,6 +32,7 @@ def test_cluster_document_gives_leader_timeline_and_streaming_replicas() -> None
     node3 = next(m for m in view.members if m.name == "node3")
     assert node3.lag is None
     assert not node3.streams
+    assert [m.site for m in view.members] == [None, "railway", None]  # the `site` tag
 
 
 @pytest.mark.parametrize("body", [[], {"members": "x"}, {"members": [{"role": "leader"}]}])

@@ -34,7 +34,7 @@ def routing_state(pool: ReplicaPool) -> dict[str, Any]:
         "configured_read_balancing": pool.configured_balancing,
         "override": pool.balancing_override,
         "primary": {
-            "name": "primary", "role": "primary", "up": pool.primary_up,
+            "name": "primary", "role": "primary", "up": pool.primary_up, "site": primary.site,
             "reachable": primary.reachable, "latency_ms": primary.latency_ms,
             "wal_lsn": format_lsn(primary.wal_lsn) if primary.wal_lsn is not None else None,
             "error": primary.last_error, "breaker": pool.breaker.state.value,
@@ -42,7 +42,7 @@ def routing_state(pool: ReplicaPool) -> dict[str, Any]:
         },
         "replicas": [
             {
-                "name": r.name, "role": "replica", "reachable": r.reachable,
+                "name": r.name, "role": "replica", "site": r.site, "reachable": r.reachable,
                 "in_recovery": r.in_recovery, "healthy": r.healthy, "drained": r.drained,
                 "in_rotation": r.in_rotation, "reason": r.reason, "weight": r.weight,
                 "lag_bytes": r.lag_bytes, "lag_seconds": r.lag_seconds,

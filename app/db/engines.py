@@ -8,8 +8,8 @@ makes SQLAlchemy drop the connection and recycle every older pooled one.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from functools import partial
 from typing import Any
 
 import asyncpg
@@ -20,7 +20,10 @@ from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 from app.config import Settings
 from app.db.failures import DISCONNECTS, classify
+from app.db.sockets import bounded_connection
 from app.db.urls import normalize_dsn
+
+DEFAULT_TCP_USER_TIMEOUT_SECONDS = 5.0
 
 
 @dataclass
@@ -53,21 +56,30 @@ def _classify_disconnects(context: ExceptionContext) -> None:
 
 
 def create_engine(
-    url: str,
+    url: str | Callable[[], str],
     *,
     application_name: str = "trackr",
     connect_timeout: float = 5.0,
     command_timeout: float | None = None,
     statement_timeout_ms: int | None = None,
+    tcp_user_timeout: float = DEFAULT_TCP_USER_TIMEOUT_SECONDS,
     **pool: Any,
 ) -> AsyncEngine:
+    """An engine on asyncpg; `url` may be a function, read at each new connection (the
+    writer's URL follows Patroni's leader)."""
     server_settings = {"application_name": application_name}
     if statement_timeout_ms:
         server_settings["statement_timeout"] = str(statement_timeout_ms)
-    creator = partial(
-        asyncpg.connect, normalize_dsn(url), timeout=connect_timeout,
-        command_timeout=command_timeout, server_settings=server_settings,
-    )  # fmt: skip
+    current_url = url if callable(url) else (lambda: url)
+    connection_class = bounded_connection(tcp_user_timeout)
+
+    async def creator() -> asyncpg.Connection:
+        return await asyncpg.connect(
+            normalize_dsn(current_url()), timeout=connect_timeout,
+            command_timeout=command_timeout, server_settings=server_settings,
+            connection_class=connection_class,
+        )  # fmt: skip
+
     engine = create_async_engine(
         "postgresql+asyncpg://",
         async_creator=creator,
@@ -80,7 +92,7 @@ def create_engine(
 
 
 def _app_engine(
-    url: str, settings: Settings, command_timeout: float | None, **options: Any
+    url: str | Callable[[], str], settings: Settings, command_timeout: float, **options: Any
 ) -> AsyncEngine:
     return create_engine(
         url,
@@ -88,6 +100,7 @@ def _app_engine(
         connect_timeout=settings.db_connect_timeout_seconds,
         command_timeout=command_timeout,
         statement_timeout_ms=settings.db_statement_timeout_ms,
+        tcp_user_timeout=settings.db_tcp_user_timeout_seconds,
         pool_size=settings.db_pool_size,
         max_overflow=settings.db_max_overflow,
         pool_recycle=settings.db_pool_recycle_seconds,
@@ -103,9 +116,17 @@ def replica_engine(url: str, settings: Settings) -> AsyncEngine:
     )
 
 
-def build_engines(settings: Settings, replicas: dict[str, str]) -> Engines:
+def primary_engine(url: str | Callable[[], str], settings: Settings) -> AsyncEngine:
+    # Writes cannot be retried blindly, so a dead pooled connection is caught before use;
+    # every statement (the ping and the commit included) has a client-side deadline.
+    timeout = settings.db_write_timeout_seconds
+    return _app_engine(url, settings, timeout, pool_pre_ping=True)
+
+
+def build_engines(
+    settings: Settings, replicas: dict[str, str], primary_url: Callable[[], str] | None = None
+) -> Engines:
     return Engines(
-        # Writes cannot be retried blindly, so a dead pooled connection is caught before use.
-        primary=_app_engine(settings.database_url, settings, None, pool_pre_ping=True),
+        primary=primary_engine(primary_url or settings.database_url, settings),
         replicas={name: replica_engine(url, settings) for name, url in replicas.items()},
     )

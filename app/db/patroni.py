@@ -7,9 +7,14 @@ is left out, and /health shows the leader, the members and the timeline.
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
+
+from app.db.urls import with_first_host
+
+log = logging.getLogger("trackr.patroni")
 
 REPLICA_ROLES = frozenset({"replica", "sync_standby", "quorum_standby"})
 # A replica that is up and replaying but not streaming (e.g. its leader just died).
@@ -25,6 +30,7 @@ class PatroniMember:
     port: int
     timeline: int | None
     lag: int | None
+    site: str | None = None  # the `site` tag: which provider's site runs the node
 
     @property
     def is_leader(self) -> bool:
@@ -58,6 +64,8 @@ def parse_cluster(body: Any) -> PatroniCluster:
     for raw in body["members"]:
         lag = raw.get("lag")
         timeline = raw.get("timeline")
+        tags = raw.get("tags")
+        site = tags.get("site") if isinstance(tags, dict) else None
         members.append(
             PatroniMember(
                 name=str(raw["name"]),
@@ -67,6 +75,7 @@ def parse_cluster(body: Any) -> PatroniCluster:
                 port=int(raw["port"]),
                 timeline=timeline if isinstance(timeline, int) else None,
                 lag=lag if isinstance(lag, int) else None,
+                site=str(site) if site else None,
             )
         )
     return PatroniCluster(tuple(sorted(members, key=lambda m: m.name)))
@@ -86,8 +95,10 @@ class PatroniClient:
         self.last_error: str | None = None
 
     async def cluster(self) -> PatroniCluster | None:
+        """The view from the first endpoint that answers, the last one that did asked first:
+        a hung member's endpoint costs its timeout once, not on every look."""
         errors: list[str] = []
-        for url in self.urls:
+        for url in list(self.urls):
             try:
                 response = await self._client.get(f"{url.rstrip('/')}/cluster")
                 response.raise_for_status()
@@ -96,12 +107,26 @@ class PatroniClient:
                 errors.append(f"{url}: {exc.__class__.__name__}")
                 continue
             self.last_error = None
+            self.urls = [url, *(u for u in self.urls if u != url)]
             return found
-        self.last_error = "no Patroni REST API answered (" + "; ".join(errors) + ")"
+        log.warning("no Patroni REST API answered: %s", "; ".join(errors))
+        self.last_error = f"no Patroni REST API answered ({len(errors)} tried)"
         return None
 
     async def aclose(self) -> None:
         await self._client.aclose()
+
+
+def leader_first_dsn(template: str, leader: PatroniMember) -> str:
+    """The writer DSN with Patroni's leader tried first, and only a writer accepted.
+
+    A hung or partitioned old leader still accepts TCP connections and never answers: tried
+    first, it would cost every new connection a connect timeout after a failover.
+    """
+    dsn = with_first_host(template, leader.host, leader.port)
+    if "target_session_attrs=" in dsn:
+        return dsn
+    return dsn + ("&" if "?" in dsn else "?") + "target_session_attrs=read-write"
 
 
 def member_dsn(template: str, member: PatroniMember) -> str:

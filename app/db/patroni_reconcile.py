@@ -47,6 +47,9 @@ def reconcile(
             join(member)
     members = {m.name: m for m in view.members}
     for name, replica in replicas.items():
+        known = members.get(name)
         replica.patroni_says, replica.patroni_streamed = patroni_verdict(
-            members.get(name), replica.patroni_streamed
+            known, replica.patroni_streamed
         )
+        if known is not None:
+            replica.site = known.site

@@ -152,7 +152,9 @@ class ReadSession:
             return None
         replica, self._replica_name = self._replica_name, None
         try:
-            text = await self._attempt(NEWEST_WAL, (), "fetchval")
+            # A read's deadline, not a write's: a hung primary must not hold this read long.
+            async with asyncio.timeout(pool.settings.replica_read_timeout_seconds):
+                text = await self._attempt(NEWEST_WAL, (), "fetchval")
         except DRIVER_ERRORS as exc:
             if not is_transient(exc):
                 raise
@@ -207,12 +209,15 @@ class ReadSession:
         return await self._run(sql, args, "fetchval")
 
     async def _run(self, sql: str, args: tuple[Any, ...], method: str) -> Any:
-        breaker = self._database.pool.breaker
+        pool = self._database.pool
+        breaker = pool.breaker
         while True:
+            generation = pool.writer_generation
             try:
                 result = await self._attempt(sql, args, method)
             except DRIVER_ERRORS as exc:
-                if self._replica_name is None and is_connect_failure(exc):
+                on_writer = self._replica_name is None and generation == pool.writer_generation
+                if on_writer and is_connect_failure(exc):
                     breaker.record_failure(describe(exc))
                 if not is_transient(exc) or not await self._fail_over(exc):
                     raise

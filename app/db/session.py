@@ -9,6 +9,7 @@ primary's circuit breaker first and fail fast while it is open. Reads are routed
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -61,17 +62,26 @@ async def write_transaction(database: Database) -> AsyncIterator[WriteTransactio
         raise primary_unavailable(database)
     session = AsyncSession(bind=database.engines.primary, expire_on_commit=False)
     transaction = WriteTransaction(WriteSession(session))
+    generation = database.pool.writer_generation
     try:
-        yield transaction
-        if session.in_transaction():
-            await session.commit()
-            lsn = await session.scalar(text("SELECT pg_current_wal_insert_lsn()::text"))
-            transaction.consistency_token = lsn
+        # The whole write, commit included, has one deadline: a hung or partitioned primary
+        # answers nothing, and every statement's own timeout would add up.
+        async with asyncio.timeout(database.pool.settings.db_write_timeout_seconds):
+            yield transaction
+            if session.in_transaction():
+                await session.commit()
+                lsn = await session.scalar(text("SELECT pg_current_wal_insert_lsn()::text"))
+                transaction.consistency_token = lsn
         breaker.record_success()
     except BaseException as exc:
-        if is_connect_failure(exc):
+        if is_connect_failure(exc) and generation == database.pool.writer_generation:
             breaker.record_failure(describe(exc))
-        await quietly(session.rollback)
+        if isinstance(exc, TimeoutError | asyncio.CancelledError):
+            # Its connection is mid-statement on a silent server: a rollback (or the pool's
+            # reset on return) would wait as long again. Dropped, never reused.
+            await quietly(session.invalidate)
+        else:
+            await quietly(session.rollback)
         raise
     finally:
         await quietly(session.close)

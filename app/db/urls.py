@@ -7,7 +7,7 @@ URLs are handed to asyncpg as they are (it understands `host1:p1,host2:p2` and
 from __future__ import annotations
 
 from dataclasses import dataclass
-from urllib.parse import urlsplit
+from urllib.parse import urlsplit, urlunsplit
 
 SCHEMES = ("postgresql+asyncpg://", "postgresql://", "postgres://")
 
@@ -31,6 +31,16 @@ def first_host(url: str) -> str:
     netloc = urlsplit(normalize_dsn(url)).netloc.rpartition("@")[2]
     host = netloc.split(",")[0] or "localhost"
     return host if ":" in host.lstrip("[").split("]")[-1] else f"{host}:5432"
+
+
+def with_first_host(url: str, host: str, port: int) -> str:
+    """The URL with `host:port` tried first, then its own hosts (multi-host, as asyncpg and
+    libpq read it): a writer URL that reaches a known leader before a silent old one."""
+    parts = urlsplit(url)
+    userinfo, at, hosts = parts.netloc.rpartition("@")
+    first = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+    rest = [h for h in hosts.split(",") if h and h != first]
+    return urlunsplit(parts._replace(netloc=userinfo + at + ",".join([first, *rest])))
 
 
 def parse_replica_urls(raw: str) -> list[ReplicaUrl]:

@@ -6,7 +6,7 @@ import time
 from datetime import UTC, datetime
 from typing import Any, Literal
 
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
 from app.db.replicas import ReplicaPool
 
@@ -14,6 +14,7 @@ Status = Literal["ok", "degraded", "down"]
 
 
 class PrimaryReport(BaseModel):
+    site: str | None = None
     status: Literal["up", "down"]
     latency_ms: float | None
     error: str | None = None
@@ -21,6 +22,7 @@ class PrimaryReport(BaseModel):
 
 class ReplicaReport(BaseModel):
     name: str
+    site: str | None = None
     status: Literal["up", "down"]
     in_rotation: bool
     latency_ms: float | None
@@ -36,6 +38,7 @@ class DatabaseReport(BaseModel):
 
 class PatroniMemberReport(BaseModel):
     name: str
+    site: str | None = None
     role: str
     state: str
     timeline: int | None
@@ -56,6 +59,7 @@ class HealthReport(BaseModel):
     timestamp: datetime
     uptime_seconds: float
     version: str
+    site: str | None = Field(None, description="This API node's site (TRACKR_SITE)")
     reasons: list[str]
     database: DatabaseReport
     patroni: PatroniReport | None = None
@@ -64,6 +68,7 @@ class HealthReport(BaseModel):
 def build_report(pool: ReplicaPool, started_at: float, version: str) -> HealthReport:
     primary_up = pool.primary_up
     primary = PrimaryReport(
+        site=pool.primary.site,
         status="up" if primary_up else "down",
         latency_ms=pool.primary.latency_ms,
         error=None if primary_up else (pool.primary.last_error or "primary is in recovery"),
@@ -71,6 +76,7 @@ def build_report(pool: ReplicaPool, started_at: float, version: str) -> HealthRe
     replicas = [
         ReplicaReport(
             name=r.name,
+            site=r.site,
             status="up" if r.reachable else "down",
             in_rotation=r.in_rotation,
             latency_ms=r.latency_ms,
@@ -98,6 +104,7 @@ def build_report(pool: ReplicaPool, started_at: float, version: str) -> HealthRe
         timestamp=datetime.now(UTC),
         uptime_seconds=round(time.monotonic() - started_at, 3),
         version=version,
+        site=pool.settings.trackr_site or None,
         reasons=reasons,
         database=DatabaseReport(primary=primary, replicas=replicas),
         patroni=patroni,
@@ -110,7 +117,12 @@ def _patroni_report(pool: ReplicaPool) -> PatroniReport | None:
     view = pool.patroni_view
     members = [
         PatroniMemberReport(
-            name=m.name, role=m.role, state=m.state, timeline=m.timeline, lag_bytes=m.lag
+            name=m.name,
+            site=m.site,
+            role=m.role,
+            state=m.state,
+            timeline=m.timeline,
+            lag_bytes=m.lag,
         )
         for m in (view.members if view else ())
     ]

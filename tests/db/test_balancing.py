@@ -82,3 +82,17 @@ def test_a_deferred_token_fallback_is_counted_once_by_the_caller() -> None:
     assert freshest.reads_routed == 1
     replica_pool.token_fallback()
     assert replica_pool.reads_to_primary[reason] == 1
+
+
+def test_nearest_prefers_this_sites_replicas_then_any() -> None:
+    replica_pool = pool("nearest")
+    sites = {"a": "render", "b": "railway", "c": "railway"}
+    for name, site in sites.items():
+        replica_pool.replicas[name].site = site
+    replica_pool.settings = replica_pool.settings.model_copy(update={"trackr_site": "railway"})
+    assert picks(replica_pool, 10) == {"b": 5, "c": 5}
+    replica_pool.replicas["b"].healthy = replica_pool.replicas["c"].healthy = False
+    assert picks(replica_pool, 3) == {"a": 3}  # no replica here: another site's
+    replica_pool.replicas["a"].healthy = False
+    assert picks(replica_pool, 2) == {None: 2}  # none anywhere: the primary
+    assert replica_pool.reads_to_primary["no replica in rotation"] == 2

@@ -23,6 +23,13 @@ def smooth_weighted(candidates: Sequence[ReplicaHealth], current: dict[str, int]
     return chosen
 
 
+def nearest(candidates: Sequence[ReplicaHealth], site: str) -> Sequence[ReplicaHealth]:
+    """The replicas at this API node's site (TRACKR_SITE), else every replica: a read
+    crosses to another provider only when its own site has none to offer."""
+    local = [r for r in candidates if site and r.site == site]
+    return local or candidates
+
+
 class Balancer:
     """The strategies' state across reads: the round-robin turn and the smooth weights."""
 
@@ -30,9 +37,13 @@ class Balancer:
         self._turn = itertools.count()
         self._current_weights: dict[str, int] = {}
 
-    def pick(self, mode: ReadBalancing, candidates: Sequence[ReplicaHealth]) -> ReplicaHealth:
+    def pick(
+        self, mode: ReadBalancing, candidates: Sequence[ReplicaHealth], site: str = ""
+    ) -> ReplicaHealth:
         if mode == "least_lag":
             return least_lag(candidates)
         if mode == "weighted":
             return smooth_weighted(candidates, self._current_weights)
+        if mode == "nearest":
+            candidates = nearest(candidates, site)
         return candidates[next(self._turn) % len(candidates)]

@@ -12,6 +12,7 @@ import asyncpg
 from app.db.failures import DRIVER_ERRORS, describe
 from app.db.lsn import parse_lsn
 from app.db.replicas.nodes import NodeHealth, ReplicaHealth
+from app.db.sockets import bounded_connection
 from app.db.walclock import WalClock
 
 log = logging.getLogger("trackr.replicas")
@@ -25,7 +26,9 @@ SELECT pg_is_in_recovery(),
 """
 
 
-async def query(node: NodeHealth, sql: str, timeout_seconds: float) -> asyncpg.Record | None:
+async def query(
+    node: NodeHealth, sql: str, timeout_seconds: float, tcp_user_timeout: float
+) -> asyncpg.Record | None:
     """One timed health query on the node's own monitor connection; None if it failed."""
     timeout = timeout_seconds
     started = time.perf_counter()
@@ -35,6 +38,7 @@ async def query(node: NodeHealth, sql: str, timeout_seconds: float) -> asyncpg.R
                 node.dsn, timeout=timeout, command_timeout=timeout,
                 server_settings={"application_name": "trackr-monitor",
                                  "statement_timeout": str(int(timeout * 1000))},
+                connection_class=bounded_connection(tcp_user_timeout),
             )  # fmt: skip
         row = await node.conn.fetchrow(sql, timeout=timeout)
     except DRIVER_ERRORS as exc:  # any failure of a health check means "unreachable"

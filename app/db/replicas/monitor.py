@@ -1,5 +1,6 @@
 """The per-process monitor loop: every node checked each round, the primary probed often
-while it is failing, Patroni's membership and the operators' overrides followed."""
+while it is failing (Patroni's view with it), Patroni's membership and the operators'
+overrides followed."""
 
 from __future__ import annotations
 
@@ -37,6 +38,7 @@ class Monitor:
         self.wal_clock = WalClock()
         settings = pool.settings
         self.timeout = settings.replica_check_timeout_seconds
+        self.tcp_user_timeout = settings.db_tcp_user_timeout_seconds
         self.limits = LagLimits(
             settings.replica_max_lag_bytes, settings.replica_max_lag_seconds, settings.replica_rise
         )
@@ -70,6 +72,7 @@ class Monitor:
         while (left := deadline - time.monotonic()) > 0:
             await asyncio.sleep(min(left, RECOVERY_PROBE_SECONDS))
             if self.pool.breaker.state is not BreakerState.CLOSED and time.monotonic() < deadline:
+                await self.pool.follow_patroni()  # the writer may have a new name already
                 await self.check_primary()
 
     async def check_once(self) -> None:
@@ -104,7 +107,7 @@ class Monitor:
         primary = self.pool.primary
         for _ in range(2):
             had_connection = primary.conn is not None
-            row = await query(primary, PRIMARY_CHECK, self.timeout)
+            row = await query(primary, PRIMARY_CHECK, self.timeout, self.tcp_user_timeout)
             if row is not None and not row[0]:
                 return row
             if row is not None:
@@ -132,7 +135,7 @@ class Monitor:
             replica.exclude(replica.patroni_says)
             await replica.close()
             return
-        row = await query(replica, REPLICA_CHECK, self.timeout)
+        row = await query(replica, REPLICA_CHECK, self.timeout, self.tcp_user_timeout)
         if row is None:
             replica.exclude(replica.last_error or "unreachable")
             return

@@ -29,6 +29,7 @@ class NodeHealth:
     latency_ms: float | None = None
     last_error: str | None = None
     checked_at: datetime | None = None
+    site: str | None = None  # from Patroni's `site` tag, when the node has one
     conn: asyncpg.Connection | None = field(default=None, repr=False)
 
     async def close(self) -> None:

@@ -5,11 +5,17 @@ from __future__ import annotations
 
 import logging
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 
 from app.config import READ_BALANCING_MODES, ReadBalancing, Settings
 from app.db.breaker import CircuitBreaker
-from app.db.patroni import PatroniClient, PatroniCluster, PatroniMember, member_dsn
+from app.db.patroni import (
+    PatroniClient,
+    PatroniCluster,
+    PatroniMember,
+    leader_first_dsn,
+    member_dsn,
+)
 from app.db.patroni_reconcile import reconcile
 from app.db.replicas.balancing import Balancer
 from app.db.replicas.monitor import Monitor, OverridesSource
@@ -31,7 +37,11 @@ class ReplicaPool:
         observer: PoolObserver | None = None,
     ) -> None:
         self.settings = settings
-        self.primary = PrimaryHealth("primary", primary_dsn)
+        self.configured_primary_dsn = primary_dsn
+        # Which writer new connections go to; a failure seen on an older one's connection
+        # (in flight when Patroni named another leader) says nothing about the new writer.
+        self.writer_generation = 0
+        self.primary = PrimaryHealth("primary", primary_dsn)  # its dsn follows Patroni's leader
         self.replicas = {
             name: ReplicaHealth(name, dsn, weight=settings.weights.get(name, 1))
             for name, dsn in replica_dsns.items()
@@ -46,6 +56,8 @@ class ReplicaPool:
         self.patroni_view: PatroniCluster | None = None
         # Builds the engine for a replica discovered at run time (set by Database).
         self.on_new_replica: Callable[[str, str], None] | None = None
+        # Drops the writer's pooled connections when Patroni names another leader (Database).
+        self.on_leader_change: Callable[[], Awaitable[None]] | None = None
         self._newest_wal_seen = 0  # a live look at the primary, past its last check
         self._balancer = Balancer()
         self._monitor = Monitor(self, overrides)
@@ -122,12 +134,29 @@ class ReplicaPool:
         if view is not None:
             self.patroni_view = view
             reconcile(view, self.replicas, self._join)
+            if view.leader is not None:
+                await self._follow_leader(view.leader)
+
+    async def _follow_leader(self, leader: PatroniMember) -> None:
+        """Connect to Patroni's leader first; drop connections opened to an old one."""
+        self.primary.site = leader.site
+        dsn = leader_first_dsn(self.configured_primary_dsn, leader)
+        if dsn == self.primary.dsn:
+            return
+        log.warning("writes go to %s first (Patroni's leader)", leader.name)
+        self.primary.dsn = dsn
+        self.writer_generation += 1
+        self.primary.abandon()  # never a polite close: the old leader may be hung
+        if self.on_leader_change is not None:
+            await self.on_leader_change()
 
     def _join(self, member: PatroniMember) -> None:
-        dsn = member_dsn(self.primary.dsn, member)
+        dsn = member_dsn(self.configured_primary_dsn, member)
         log.warning("replica %s joins from Patroni (%s:%s)", member.name, member.host, member.port)
         weight = self.settings.weights.get(member.name, 1)
-        self.replicas[member.name] = ReplicaHealth(member.name, dsn, weight=weight)
+        self.replicas[member.name] = ReplicaHealth(
+            member.name, dsn, weight=weight, site=member.site
+        )
         if self.on_new_replica is not None:
             self.on_new_replica(member.name, dsn)
 
@@ -171,7 +200,7 @@ class ReplicaPool:
                 if not defer_token_fallback:
                     self.token_fallback()
                 return None
-        chosen = self._balancer.pick(self.read_balancing, candidates)
+        chosen = self._balancer.pick(self.read_balancing, candidates, self.settings.trackr_site)
         self._count_replica_read(chosen)
         return chosen
 
