@@ -11,7 +11,8 @@ from pathlib import Path
 import httpx
 
 from app.localcluster.osuser import RunAs
-from app.localcluster.processes import is_alive, spawn, terminate
+from app.localcluster.placement import LOOPBACK, Placement
+from app.localcluster.processes import is_alive, terminate
 
 ETCD_PACKAGE = "etcd-server"
 
@@ -39,12 +40,26 @@ class Etcd:
     peer_port: int
     run_as: RunAs
     pid: int | None = None
+    member: str = "trackr"
+    placement: Placement = LOOPBACK
+    # `name=peer-url,…` of every member; None: a cluster of this member alone.
+    initial_cluster: str | None = None
 
     name = "etcd"
 
     @property
     def url(self) -> str:
-        return f"http://127.0.0.1:{self.client_port}"
+        """Where this process reaches the member."""
+        return f"http://{self.placement.reach_host}:{self.client_port}"
+
+    @property
+    def client_url(self) -> str:
+        """Where the other members and Patroni reach it."""
+        return f"http://{self.placement.advertise_host}:{self.client_port}"
+
+    @property
+    def peer_url(self) -> str:
+        return f"http://{self.placement.advertise_host}:{self.peer_port}"
 
     @property
     def datadir(self) -> Path:
@@ -58,36 +73,32 @@ class Etcd:
         return is_alive(self.pid, "etcd")
 
     def start(self, timeout: float = 30) -> None:
+        self.launch()
+        self.wait_healthy(timeout)
+
+    def launch(self) -> None:
+        """Start the process (a member of several is healthy only once a quorum runs)."""
         if self.is_running():
             return
-        peer = f"http://127.0.0.1:{self.peer_port}"
-        self.pid = spawn(
+        listen = self.placement.listen_host
+        self.pid = self.placement.spawn(
             [
                 find_etcd(),
-                "--name",
-                "trackr",
-                "--data-dir",
-                str(self.datadir),
-                "--listen-client-urls",
-                self.url,
-                "--advertise-client-urls",
-                self.url,
-                "--listen-peer-urls",
-                peer,
-                "--initial-advertise-peer-urls",
-                peer,
-                "--initial-cluster",
-                f"trackr={peer}",
-                "--initial-cluster-state",
-                "new",
+                "--name", self.member,
+                "--data-dir", str(self.datadir),
+                "--listen-client-urls", f"http://{listen}:{self.client_port}",
+                "--advertise-client-urls", self.client_url,
+                "--listen-peer-urls", f"http://{listen}:{self.peer_port}",
+                "--initial-advertise-peer-urls", self.peer_url,
+                "--initial-cluster", self.initial_cluster or f"{self.member}={self.peer_url}",
+                "--initial-cluster-state", "new",
             ],
             self.logfile,
             self.run_as,
             self.base,
-        )
-        self._wait_healthy(timeout)
+        )  # fmt: skip
 
-    def _wait_healthy(self, timeout: float) -> None:
+    def wait_healthy(self, timeout: float = 30) -> None:
         deadline = time.monotonic() + timeout
         while True:
             try:

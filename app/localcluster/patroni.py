@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import json
+import signal
 import sys
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -13,7 +14,14 @@ import httpx
 from app.localcluster.binaries import PgBinaries
 from app.localcluster.node import SUPERUSER, Node
 from app.localcluster.osuser import RunAs
-from app.localcluster.processes import is_alive, kill, process_tree, spawn, terminate
+from app.localcluster.placement import LOOPBACK, Placement
+from app.localcluster.processes import (
+    is_alive,
+    kill,
+    process_tree,
+    send_all,
+    terminate,
+)
 
 SCOPE = "trackr"
 # Fast enough for drills, within Patroni's rules: it raises any ttl below 20 to 20, and
@@ -56,6 +64,8 @@ class PatroniNode:
     bins: PgBinaries
     run_as: RunAs
     pid: int | None = None
+    placement: Placement = LOOPBACK
+    dcs: dict[str, Any] = field(default_factory=lambda: DCS_SETTINGS)
 
     @property
     def postgres(self) -> Node:
@@ -72,26 +82,27 @@ class PatroniNode:
 
     @property
     def api_url(self) -> str:
-        return f"http://127.0.0.1:{self.api_port}"
+        return f"http://{self.placement.reach_host}:{self.api_port}"
 
-    def write_config(self, etcd_url: str, passwords: dict[str, str]) -> None:
+    def write_config(self, etcd_urls: list[str], passwords: dict[str, str]) -> None:
         """Patroni reads YAML, of which JSON is a subset: no YAML library needed here."""
+        where = self.placement
         config = {
             "scope": SCOPE,
             "namespace": "/service/",
             "name": self.name,
             "restapi": {
-                "listen": f"127.0.0.1:{self.api_port}",
-                "connect_address": f"127.0.0.1:{self.api_port}",
+                "listen": f"{where.listen_host}:{self.api_port}",
+                "connect_address": f"{where.advertise_host}:{self.api_port}",
             },
-            "etcd3": {"hosts": [etcd_url.removeprefix("http://")]},
+            "etcd3": {"hosts": [url.removeprefix("http://") for url in etcd_urls]},
             "bootstrap": {
-                "dcs": DCS_SETTINGS,
+                "dcs": self.dcs,
                 "initdb": [{"encoding": "UTF8"}, {"locale": "C"}, "data-checksums"],
             },
             "postgresql": {
-                "listen": f"127.0.0.1:{self.pg_port}",
-                "connect_address": f"127.0.0.1:{self.pg_port}",
+                "listen": f"{where.listen_host}:{self.pg_port}",
+                "connect_address": f"{where.advertise_host}:{self.pg_port}",
                 "data_dir": str(self.postgres.datadir),
                 "bin_dir": str(self.bins.bindir),
                 "pgpass": str(self.base / "run" / f"{self.name}.pgpass"),
@@ -110,11 +121,11 @@ class PatroniNode:
                 "basebackup": [{"checkpoint": "fast"}],
                 "pg_hba": [
                     f"local all {SUPERUSER} trust",
-                    "host replication replicator 127.0.0.1/32 scram-sha-256",
-                    "host all all 127.0.0.1/32 scram-sha-256",
+                    f"host replication replicator {where.peers} scram-sha-256",
+                    f"host all all {where.peers} scram-sha-256",
                 ],
             },
-            "tags": {"nofailover": False, "noloadbalance": False},
+            "tags": {"nofailover": False, "noloadbalance": False, **dict(where.tags)},
         }
         self.config_path.parent.mkdir(exist_ok=True)
         self.config_path.write_text(json.dumps(config, indent=2))
@@ -128,21 +139,31 @@ class PatroniNode:
     def start(self) -> None:
         if self.is_running():
             return
-        self.pid = spawn(patroni_command(self.config_path), self.logfile, self.run_as, self.base)
+        self.pid = self.placement.spawn(
+            patroni_command(self.config_path), self.logfile, self.run_as, self.base
+        )
 
     def stop(self) -> None:
         """Patroni stops PostgreSQL cleanly on SIGTERM (and hands over leadership if it leads)."""
         if self.pid is not None:
             terminate(self.pid, "patroni")
 
-    def kill(self) -> list[int]:
-        """SIGKILL Patroni, the postmaster and all its children: the node is lost at once.
-
-        Patroni and PostgreSQL run in separate process sessions, so each tree is found by PID.
-        """
+    def process_ids(self) -> list[int]:
+        """Patroni, the postmaster and all its children. They run in separate process
+        sessions, so each tree is found by PID."""
         pids = [] if not self.is_running() or self.pid is None else process_tree(self.pid)
-        pids += [pid for pid in self.postgres.process_ids() if pid not in pids]
+        return pids + [pid for pid in self.postgres.process_ids() if pid not in pids]
+
+    def kill(self) -> list[int]:
+        """SIGKILL every process of the node: it is lost at once."""
+        pids = self.process_ids()
         kill(pids)
+        return pids
+
+    def hang(self) -> list[int]:
+        """SIGSTOP every process of the node: alive, connections open, nothing answered."""
+        pids = self.process_ids()
+        send_all(pids, signal.SIGSTOP)
         return pids
 
     # -- REST API ----------------------------------------------------------------------------

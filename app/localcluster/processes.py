@@ -73,11 +73,17 @@ def terminate(pid: int, marker: str, timeout: float = 60) -> None:
 
 def kill(pids: list[int]) -> None:
     """SIGKILL every PID at once (a node's loss: nothing gets to clean up)."""
-    for pid in pids:
-        with contextlib.suppress(ProcessLookupError):
-            os.kill(pid, signal.SIGKILL)
+    send_all(pids, signal.SIGKILL)
     for pid in pids:
         _reap(pid)
+
+
+def send_all(pids: list[int], sig: signal.Signals) -> None:
+    """One signal to every PID that still exists: SIGSTOP hangs a node as a frozen or
+    partitioned host looks to TCP (connections open, nothing answered), SIGCONT ends it."""
+    for pid in pids:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, sig)
 
 
 def _reap(pid: int) -> None:

@@ -37,6 +37,8 @@ class DrillResult:
     promotion_seconds: float | None = None  # drill start -> new leader accepts writes
     first_write_after_promotion: float | None = None  # promotion -> first 2xx write answered
     write_gap_seconds: float | None = None  # longest stretch with no 2xx write answered
+    slowest_request_seconds: float | None = None  # any kind, answered or failed
+    slowest_request: str | None = None  # its kind and outcome
     slowest_failed_write_ms: float | None = None
     median_failed_write_ms: float | None = None
     failed_writes_after_recovery: int = 0
@@ -51,7 +53,9 @@ class DrillResult:
         return (
             f"{self.name}: {self.old_leader} -> {self.new_leader}; promotion "
             f"{self.promotion_seconds} s, first write after {self.first_write_after_promotion}"
-            f" s, write gap {self.write_gap_seconds} s; failures {dict(self.failures)}; "
+            f" s, write gap {self.write_gap_seconds} s, slowest request "
+            f"{self.slowest_request_seconds} s ({self.slowest_request}); "
+            f"failures {dict(self.failures)}; "
             f"lost {self.missing_acknowledged}; {'; '.join(self.notes)}"
         )
 
@@ -144,6 +148,11 @@ def summarize(name: str, old: str, load: Load, promoted: dict[str, float]) -> Dr
             result.failures.setdefault(sample.kind, Counter())[reason] += 1
     result.acknowledged_writes = len(load.acknowledged_ids)
     fault = load.marks["fault"]
+    if load.samples:
+        slowest = max(load.samples, key=lambda s: s.latency)
+        result.slowest_request_seconds = round(slowest.latency, 2)
+        outcome = slowest.status or slowest.error
+        result.slowest_request = f"{slowest.kind} at {slowest.started - fault:+.2f} s: {outcome}"
     if promoted:
         result.new_leader, promotion = next(iter(promoted.items()))
         result.promotion_seconds = round(promotion - fault, 2)
@@ -183,6 +192,11 @@ def switchover(cluster: HaCluster) -> None:
 
 def kill_leader(cluster: HaCluster) -> None:
     cluster.kill_leader()
+
+
+def hang_leader(cluster: HaCluster) -> list[int]:
+    """SIGSTOP the leader; the caller resumes the returned PIDs after the drill."""
+    return cluster.hang_leader()[1]
 
 
 def kill_replica(cluster: HaCluster) -> None:

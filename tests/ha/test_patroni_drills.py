@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import pytest
 
+from app.localcluster.ha import HaCluster
 from tests.ha import drills
 from tests.ha.drills import HaStage
 
@@ -54,3 +55,29 @@ def test_a_lost_replica_costs_no_read_and_no_acknowledged_write(stage: HaStage) 
     assert result.missing_acknowledged == []
     # Synchronous mode: commits wait until Patroni drops the lost standby from the sync set.
     assert result.failed("write") == 0, str(result)
+
+
+def test_a_hung_leader_holds_no_request_and_writes_return_within_a_second(
+    stage: HaStage,
+) -> None:
+    """SIGSTOP, not SIGKILL: the old leader keeps its connections open and answers nothing,
+    as a frozen or partitioned host does. Patroni promotes the standby once the leader's
+    lock expires; no request may wait on the silent node past its deadline."""
+    hung: list[int] = []
+
+    def hang(cluster: HaCluster) -> None:
+        hung.extend(drills.hang_leader(cluster))
+
+    try:
+        result = drills.run_drill(stage, "leader hung", hang, duration=45)
+    finally:
+        stage.cluster.resume(hung)
+    assert result.failed("read") == 0, str(result)
+    assert result.failed("token_read") == 0, str(result)
+    assert result.new_leader is not None, "Patroni promoted no node in the load window"
+    assert result.slowest_request_seconds is not None
+    assert result.slowest_request_seconds <= 6.0, str(result)
+    assert result.first_write_after_promotion is not None
+    assert result.first_write_after_promotion <= 1.0, str(result)
+    assert result.missing_acknowledged == []
+    stage.cluster.wait_healthy(len(stage.cluster.nodes), 120)  # the old leader rejoins

@@ -1,0 +1,314 @@
+"""Three sites on one machine: one Patroni cluster spanning providers, as deploy/sites runs it.
+
+Each site (`render`, `railway`, `fly`, …) is a network namespace (app.localcluster.netns)
+running its own etcd member (three members: a quorum survives one site), its Patroni node
+and a `trackr serve`. The first site is the active one (Patroni's `failover_priority`
+highest), the last the cold one (lowest). Synchronous mode: an acknowledged write exists at
+two sites. Inside a namespace every service has its standard port; the root namespace
+reaches a site on its client address, and the sites reach each other on their inter-site
+addresses, which `partition` silences.
+"""
+
+from __future__ import annotations
+
+import secrets
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from app.localcluster.cluster import APP_DB
+from app.localcluster.etcd import Etcd
+from app.localcluster.netns import Fabric, NetnsError, Site, require_root
+from app.localcluster.osuser import RunAs, ensure_traversable
+from app.localcluster.patroni import DCS_SETTINGS, PatroniNode
+from app.localcluster.patroni_set import PatroniSet
+from app.localcluster.placement import Placement
+from app.localcluster.processes import is_alive, kill, terminate
+from app.localcluster.state import ClusterError
+
+SITES_STATE_FILE = "sites.json"
+PG_PORT, PATRONI_PORT, ETCD_CLIENT_PORT, ETCD_PEER_PORT, API_PORT = 5432, 8008, 2379, 2380, 8000
+DEFAULT_SITES = ("render", "railway", "fly")
+# Quorum commit: a commit waits for ANY one other site, so losing or cutting off one replica
+# site stalls nothing; a dead walsender is noticed in seconds, not wal_sender_timeout's 60.
+SITES_DCS_SETTINGS: dict[str, Any] = {
+    **DCS_SETTINGS,
+    "synchronous_mode": "quorum",
+    "synchronous_node_count": 1,
+    "postgresql": {
+        **DCS_SETTINGS["postgresql"],
+        "parameters": {
+            **DCS_SETTINGS["postgresql"]["parameters"],
+            "wal_sender_timeout": "5s",
+            "wal_receiver_timeout": "5s",
+        },
+    },
+}
+
+
+def trackr_command() -> list[str]:
+    """This environment's `trackr` (its console script, beside the interpreter)."""
+    return [str(Path(sys.executable).parent / "trackr")]
+
+
+class SitesCluster(PatroniSet):
+    state_file = SITES_STATE_FILE
+
+    def _require(self) -> dict[str, Any]:
+        state = self._load()
+        if state is None:
+            raise ClusterError(f"no sites at {self.base}; run `trackr cluster up --sites …` first")
+        return state
+
+    # -- the pieces ------------------------------------------------------------------------
+    @property
+    def fabric(self) -> Fabric:
+        return Fabric.for_directory(self.base, list(self._require()["sites"]))
+
+    def _placement(self, site: Site) -> Placement:
+        names = list(self._require()["sites"])
+        # The active site leads when it can; the cold one only when nothing else can.
+        priority = len(names) - site.index
+        return Placement(
+            listen_host="0.0.0.0",
+            advertise_host=site.address,
+            reach_host=site.client_address,
+            peers=f"10.{site.octet}.0.0/16",
+            site=site,
+            tags=(("site", site.name), ("failover_priority", priority)),
+        )
+
+    @property
+    def nodes(self) -> list[PatroniNode]:
+        if not hasattr(self, "_nodes"):
+            state = self._require()
+            self._nodes = [
+                PatroniNode(
+                    site.name,
+                    PG_PORT,
+                    PATRONI_PORT,
+                    self.base / site.name,
+                    self.bins,
+                    self.run_as,
+                    state["pids"].get(site.name, {}).get("patroni"),
+                    self._placement(site),
+                    SITES_DCS_SETTINGS,
+                )
+                for site in self.fabric.sites
+            ]
+        return self._nodes
+
+    @property
+    def etcd_members(self) -> list[Etcd]:
+        if not hasattr(self, "_etcds"):
+            state = self._require()
+            sites = self.fabric.sites
+            initial = ",".join(f"{s.name}=http://{s.address}:{ETCD_PEER_PORT}" for s in sites)
+            self._etcds = [
+                Etcd(
+                    self.base / site.name,
+                    ETCD_CLIENT_PORT,
+                    ETCD_PEER_PORT,
+                    self.run_as,
+                    state["pids"].get(site.name, {}).get("etcd"),
+                    member=site.name,
+                    placement=self._placement(site),
+                    initial_cluster=initial,
+                )
+                for site in sites
+            ]
+        return self._etcds
+
+    def api_url(self, site: str) -> str:
+        return f"http://{self.fabric.site(site).client_address}:{API_PORT}"
+
+    # -- lifecycle -------------------------------------------------------------------------
+    def up(self, sites: list[str], api_env: dict[str, str], timeout: float = 120) -> None:
+        """Namespaces, etcd members, Patroni nodes (the active site first, so it leads) and
+        an API per site, migrated and seeded; what already exists is started again."""
+        require_root()
+        if len(set(sites)) != len(sites) or not 2 <= len(sites) <= 3:
+            raise ClusterError("--sites takes two or three distinct names, e.g. render,railway,fly")
+        state = self._load()
+        if state is not None and list(state["sites"]) != sites:
+            raise ClusterError(
+                f"the cluster at {self.base} has sites {','.join(state['sites'])}; "
+                "`trackr cluster down` and delete it to change them"
+            )
+        if state is None:
+            state = self._create(sites)
+        self._stop_processes()  # a crashed run's leftovers
+        self.fabric.create()
+        for member in self.etcd_members:
+            member.launch()
+        for member in self.etcd_members:
+            member.wait_healthy(timeout)
+        first, *others = self.nodes
+        first.start()
+        self._record_pids()
+        leader = self.wait_for_leader(timeout)
+        for node in others:
+            node.start()
+        self._record_pids()
+        if not state.get("bootstrapped"):
+            self._create_app_database(leader)
+            self._migrate_and_seed(leader.name)
+            state = self._require()
+            state["bootstrapped"] = True
+            self._save(state)
+        self.wait_healthy(len(self.nodes), timeout)
+        for site in self.fabric.sites:
+            self._start_api(site, api_env)
+        self._record_pids()
+        self._wait_apis(timeout)
+
+    def _create(self, sites: list[str]) -> dict[str, Any]:
+        passwords = {
+            key: secrets.token_urlsafe(18) for key in ("superuser", "replication", "rewind", "app")
+        }
+        state: dict[str, Any] = {
+            "bindir": str(self.bins.bindir),
+            "sites": sites,
+            "passwords": passwords,
+            "pids": {},
+            "bootstrapped": False,
+        }
+        self.base.mkdir(parents=True, exist_ok=True)
+        self._save(state)
+        for node in self.nodes:
+            for sub in ("run", "log", "patroni"):
+                (node.base / sub).mkdir(parents=True, exist_ok=True)
+            if node.postgres.datadir.exists():
+                shutil.rmtree(node.postgres.datadir)
+            node.write_config([m.client_url for m in self.etcd_members], passwords)
+        if self.run_as.is_switching:
+            self.run_as.chown(self.base)
+            ensure_traversable(self.base)
+            ensure_traversable(self.bins.bindir)
+            ensure_traversable(Path(sys.executable).resolve())
+            ensure_traversable(Path(sys.prefix) / "lib")
+        return state
+
+    def _record_pids(self) -> None:
+        state = self._require()
+        for site, member, node in zip(
+            self.fabric.sites, self.etcd_members, self.nodes, strict=True
+        ):
+            pids = state["pids"].setdefault(site.name, {})
+            pids["etcd"], pids["patroni"] = member.pid, node.pid
+        self._save(state)
+
+    def site_env(self, site: str, database: str = APP_DB) -> dict[str, str]:
+        """What the API node at `site` runs with: every node's address, its own first."""
+        own = self.fabric.site(site)
+        ordered = [own, *(s for s in self.fabric.sites if s.name != site)]
+        hosts = ",".join(f"{s.address}:{PG_PORT}" for s in ordered)
+        return {
+            "DATABASE_URL": self.app_url(hosts, database) + "?target_session_attrs=read-write",
+            "PATRONI_URLS": ",".join(f"http://{s.address}:{PATRONI_PORT}" for s in ordered),
+            "TRACKR_SITE": site,
+            "READ_BALANCING": "nearest",
+        }
+
+    def _leader_url(self, leader: str, database: str = APP_DB) -> str:
+        address = self.fabric.site(leader).client_address
+        return self.app_url(f"{address}:{PG_PORT}", database)
+
+    def _migrate_and_seed(self, leader: str) -> None:
+        env = {"DATABASE_URL": self._leader_url(leader), "PATH": "/usr/bin:/bin"}
+        for args in (["db", "upgrade"], ["seed"]):
+            subprocess.run(
+                [*trackr_command(), *args], env=env, check=True, capture_output=True,
+                cwd=Path(__file__).resolve().parents[2], timeout=120,
+            )  # fmt: skip
+
+    def _start_api(self, site: Site, api_env: dict[str, str]) -> None:
+        state = self._require()
+        pids = state["pids"].setdefault(site.name, {})
+        if is_alive(pids.get("api"), "serve"):
+            return
+        env = {
+            "APP_ENV": "development", "LOG_FORMAT": "json", "LOG_LEVEL": "WARNING",
+            "PATH": "/usr/bin:/bin", **api_env, **self.site_env(site.name),
+        }  # fmt: skip
+        cmd = [*trackr_command(), "serve", "--host", "0.0.0.0", "--port", str(API_PORT)]
+        log = self.base / site.name / "log" / "api.log"
+        with open(log, "ab") as out:
+            process = subprocess.Popen(
+                site.command(cmd, RunAs()), stdin=subprocess.DEVNULL, stdout=out,
+                stderr=subprocess.STDOUT, env=env, start_new_session=True,
+                cwd=Path(__file__).resolve().parents[2],
+            )  # fmt: skip
+        pids["api"] = process.pid
+        self._save(state)
+
+    def _wait_apis(self, timeout: float) -> None:
+        deadline = time.monotonic() + timeout
+        for site in self.fabric.sites:
+            while True:
+                try:
+                    ready = httpx.get(f"{self.api_url(site.name)}/health/ready", timeout=1)
+                    if ready.status_code == 200:
+                        break
+                except httpx.HTTPError:
+                    pass
+                if time.monotonic() > deadline:
+                    log = self.base / site.name / "log" / "api.log"
+                    raise ClusterError(f"the API at {site.name} is not ready; see {log}")
+                time.sleep(0.2)
+
+    def _stop_processes(self) -> None:
+        state = self._load()
+        if state is None:
+            return
+        for pids in state["pids"].values():
+            if is_alive(pids.get("api"), "serve"):
+                terminate(pids["api"], "serve", timeout=30)
+
+    def down(self) -> None:
+        """The APIs, then the replicas, then the leader (so nothing fails over), then etcd;
+        then every namespace and link. Data is kept."""
+        state = self._load()
+        if state is None:
+            return
+        self._stop_processes()
+        leader = self._leader_name()
+        for node in sorted(self.nodes, key=lambda n: n.name == leader):
+            node.stop()
+        for member in self.etcd_members:
+            member.stop()
+        self.fabric.remove()
+
+    # -- drills ----------------------------------------------------------------------------
+    def partition(self, site: str) -> None:
+        self.fabric.partition(site)
+
+    def heal(self, site: str) -> None:
+        self.fabric.heal(site)
+
+    def kill_site(self, site: str) -> list[int]:
+        """SIGKILL every process of the site at once: its provider is gone."""
+        pids = self.fabric.site(site).pids()
+        kill(pids)
+        return pids
+
+    def status_lines(self) -> list[str]:
+        members = {m.name: m for m in self.members()}
+        lines = []
+        for site in self.fabric.sites:
+            member = members.get(site.name)
+            role = member.role if member else "down"
+            cut = "  (partitioned)" if self._partitioned(site.name) else ""
+            lines.append(f"{site.name:<8} {role:<13} {self.api_url(site.name)}{cut}")
+        return lines
+
+    def _partitioned(self, site: str) -> bool:
+        try:
+            return self.fabric.is_partitioned(site)
+        except NetnsError:
+            return False
