@@ -10,13 +10,10 @@ from __future__ import annotations
 
 import secrets
 import shutil
-import sys
-from pathlib import Path
 from typing import Any
 
 from app.localcluster.cluster import APP_DB, STATE_FILE
 from app.localcluster.etcd import Etcd
-from app.localcluster.osuser import ensure_traversable
 from app.localcluster.patroni import PatroniNode
 from app.localcluster.patroni_set import PatroniSet, member_line
 from app.localcluster.ports import free_port
@@ -117,13 +114,7 @@ class HaCluster(PatroniSet):
             if node.postgres.datadir.exists():
                 shutil.rmtree(node.postgres.datadir)
             node.write_config([self.etcd.url], passwords)
-        if self.run_as.is_switching:
-            self.run_as.chown(self.base)
-            ensure_traversable(self.base)
-            ensure_traversable(self.bins.bindir)
-            # Patroni runs as the unprivileged user on this interpreter and its packages.
-            ensure_traversable(Path(sys.executable).resolve())
-            ensure_traversable(Path(sys.prefix) / "lib")
+        self._grant_access()
         return state
 
     def down(self) -> None:

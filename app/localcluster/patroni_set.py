@@ -5,7 +5,9 @@ app database, switchover and faults."""
 from __future__ import annotations
 
 import signal
+import sys
 import time
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -13,6 +15,7 @@ import httpx
 from app.db.patroni import PatroniMember, parse_cluster
 from app.localcluster.cluster import APP_DB, APP_USER
 from app.localcluster.node import NodeCommandError
+from app.localcluster.osuser import ensure_traversable
 from app.localcluster.patroni import PatroniNode
 from app.localcluster.processes import send_all
 from app.localcluster.state import ClusterDirectory, ClusterError
@@ -44,6 +47,17 @@ class PatroniSet(ClusterDirectory):
 
     def _record_pids(self) -> None:
         raise NotImplementedError
+
+    def _grant_access(self) -> None:
+        """Started by root, the servers run as the unprivileged user: it owns the directory
+        and can traverse to the binaries, and to this interpreter and its packages (Patroni
+        runs on them)."""
+        if self.run_as.is_switching:
+            self.run_as.chown(self.base)
+            ensure_traversable(self.base)
+            ensure_traversable(self.bins.bindir)
+            ensure_traversable(Path(sys.executable).resolve())
+            ensure_traversable(Path(sys.prefix) / "lib")
 
     def node(self, name: str) -> PatroniNode:
         for node in self.nodes:

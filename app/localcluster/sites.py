@@ -24,7 +24,7 @@ import httpx
 from app.localcluster.cluster import APP_DB
 from app.localcluster.etcd import Etcd
 from app.localcluster.netns import Fabric, NetnsError, Site, require_root
-from app.localcluster.osuser import RunAs, ensure_traversable
+from app.localcluster.osuser import RunAs
 from app.localcluster.patroni import DCS_SETTINGS, PatroniNode
 from app.localcluster.patroni_set import PatroniSet
 from app.localcluster.placement import Placement
@@ -186,12 +186,7 @@ class SitesCluster(PatroniSet):
             if node.postgres.datadir.exists():
                 shutil.rmtree(node.postgres.datadir)
             node.write_config([m.client_url for m in self.etcd_members], passwords)
-        if self.run_as.is_switching:
-            self.run_as.chown(self.base)
-            ensure_traversable(self.base)
-            ensure_traversable(self.bins.bindir)
-            ensure_traversable(Path(sys.executable).resolve())
-            ensure_traversable(Path(sys.prefix) / "lib")
+        self._grant_access()
         return state
 
     def _record_pids(self) -> None:
