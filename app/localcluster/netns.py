@@ -2,8 +2,10 @@
 
 Each site gets two links to the root namespace:
 - `site0`, its inter-site link, on a bridge shared by every site: the database, etcd and
-  Patroni traffic between sites. A partition cuts only this one, silently (blackhole routes:
-  packets vanish, as on a broken WAN path, rather than being refused).
+  Patroni traffic between sites. A partition cuts only this one, silently: its port leaves
+  the bridge, so packets vanish both ways, as on a broken WAN path. Every site knows every
+  other's MAC address for good (permanent neighbour entries), so no failed ARP lookup turns
+  the silence into a quick "no route to host".
 - `cli0`, its client link, a veth pair of its own: the root namespace reaches the site's API
   (and, for the drills, its database and Patroni) through it, so an isolated site is still
   reachable by its own clients, as Render's users still reach Render when Render cannot
@@ -86,6 +88,10 @@ class Site:
                        "--clear-groups", "--"]  # fmt: skip
         return inside + cmd
 
+    def mac(self) -> str:
+        link = _ip("-n", self.namespace, "-o", "link", "show", "site0")
+        return link.split("link/ether ", 1)[1].split()[0]
+
     def pids(self) -> list[int]:
         out = _ip("netns", "pids", self.namespace, check=False)
         return [int(pid) for pid in out.split()]
@@ -138,6 +144,12 @@ class Fabric:
             _ip("link", "set", site._client_veth, "up")
             _ip("-n", ns, "addr", "add", f"{site.client_address}/30", "dev", "cli0")
             _ip("-n", ns, "link", "set", "cli0", "up")
+        macs = {site.name: site.mac() for site in self.sites}
+        for site in self.sites:
+            for other in self.sites:
+                if other is not site:
+                    _ip("-n", site.namespace, "neigh", "replace", other.address, "lladdr",
+                        macs[other.name], "dev", "site0", "nud", "permanent")  # fmt: skip
 
     def exists(self) -> bool:
         return any(site.namespace in _ip("netns", "list", check=False) for site in self.sites)
@@ -157,20 +169,11 @@ class Fabric:
     # -- drills ----------------------------------------------------------------------------
     def partition(self, name: str) -> None:
         """Cut the site off from every other site, silently; its clients still reach it."""
-        site = self.site(name)
-        for half in self._halves():
-            _ip("-n", site.namespace, "route", "replace", "blackhole", half)
+        _ip("link", "set", self.site(name)._site_veth, "nomaster")
 
     def heal(self, name: str) -> None:
-        site = self.site(name)
-        for half in self._halves():
-            _ip("-n", site.namespace, "route", "del", "blackhole", half, check=False)
+        _ip("link", "set", self.site(name)._site_veth, "master", self._bridge)
 
     def is_partitioned(self, name: str) -> bool:
-        return "blackhole" in _ip("-n", self.site(name).namespace, "route", check=False)
-
-    def _halves(self) -> list[str]:
-        # More specific than the link's /24, so they win; the site's own address is local
-        # (the local table comes first) and stays reachable from inside.
-        octet = self.sites[0].octet
-        return [f"10.{octet}.0.0/25", f"10.{octet}.0.128/25"]
+        link = _ip("-o", "link", "show", self.site(name)._site_veth, check=False)
+        return bool(link) and f"master {self._bridge}" not in link
