@@ -194,9 +194,18 @@ def kill_leader(cluster: HaCluster) -> None:
     cluster.kill_leader()
 
 
-def hang_leader(cluster: HaCluster) -> list[int]:
-    """SIGSTOP the leader; the caller resumes the returned PIDs after the drill."""
-    return cluster.hang_leader()[1]
+class HangLeader:
+    """The drill action that SIGSTOPs the leader; `resume` ends the hang after the drill."""
+
+    def __init__(self) -> None:
+        self.pids: list[int] = []
+
+    def __call__(self, cluster: HaCluster) -> None:
+        self.pids.extend(cluster.hang_leader()[1])
+
+    def resume(self, cluster: HaCluster) -> None:
+        cluster.resume(self.pids)
+        self.pids.clear()
 
 
 def kill_replica(cluster: HaCluster) -> None:

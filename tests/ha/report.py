@@ -29,18 +29,28 @@ class Drill:
     action: Callable[[HaCluster], None]
     duration: float
     promotes: bool = True
+    after: Callable[[HaCluster], None] | None = None
 
 
-DRILLS = [
-    Drill("Switchover (`trackr cluster switchover`)", drills.switchover, 15),
-    Drill("Leader SIGKILLed (Patroni + postmaster + children)", drills.kill_leader, 40),
-    Drill("Sync standby SIGKILLed", drills.kill_replica, 12, promotes=False),
-]
+def _drills() -> list[Drill]:
+    hang = drills.HangLeader()
+    return [
+        Drill("Switchover (`trackr cluster switchover`)", drills.switchover, 15),
+        Drill("Leader SIGKILLed (Patroni + postmaster + children)", drills.kill_leader, 40),
+        Drill("Leader hung (SIGSTOP: a frozen or partitioned host)", hang, 45, after=hang.resume),
+        Drill("Sync standby SIGKILLed", drills.kill_replica, 12, promotes=False),
+    ]
 
 
 def _run(stage: HaStage, how: str, rows: list[tuple[str, DrillResult]]) -> None:
-    for drill in DRILLS:
-        result = drills.run_drill(stage, drill.title, drill.action, drill.duration, drill.promotes)
+    for drill in _drills():
+        try:
+            result = drills.run_drill(
+                stage, drill.title, drill.action, drill.duration, drill.promotes
+            )
+        finally:
+            if drill.after is not None:
+                drill.after(stage.cluster)
         rows.append((f"{drill.title}, {how}", result))
 
 
@@ -68,16 +78,19 @@ def render(rows: list[tuple[str, DrillResult]], machine: str) -> str:
         "- **first write after**: from that moment until trackr answered the first write with",
         "  201 (ours).",
         "- **write gap**: the longest stretch with no write acknowledged.",
+        "- **slowest request**: the longest any request of the load waited, answered or not.",
         "",
         "| drill | requests (reads / token reads / writes) | failed reads | failed token reads"
-        " | failed writes | promotion | first write after | write gap | lost acked writes |",
-        "|---|---|---|---|---|---|---|---|---|",
+        " | failed writes | promotion | first write after | write gap | slowest request"
+        " | lost acked writes |",
+        "|---|---|---|---|---|---|---|---|---|---|",
     ]
     for title, r in rows:
         lines.append(
             f"| {title} | {r.requests['read']} / {r.requests['token_read']} / "
             f"{r.requests['write']} | {failure_cells(r.failures)} | {_cell(r.promotion_seconds)} | "
             f"{_cell(r.first_write_after_promotion)} | {_cell(r.write_gap_seconds)} | "
+            f"{_cell(r.slowest_request_seconds)} | "
             f"{len(r.missing_acknowledged)} of {r.acknowledged_writes} |"
         )
     lines += [

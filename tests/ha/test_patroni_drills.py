@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import pytest
 
-from app.localcluster.ha import HaCluster
 from tests.ha import drills
 from tests.ha.drills import HaStage
 
@@ -69,15 +68,11 @@ def test_a_hung_leader_holds_no_request_and_writes_return_within_a_second(
     """SIGSTOP, not SIGKILL: the old leader keeps its connections open and answers nothing,
     as a frozen or partitioned host does. Patroni promotes the standby once the leader's
     lock expires; no request may wait on the silent node past its deadline."""
-    hung: list[int] = []
-
-    def hang(cluster: HaCluster) -> None:
-        hung.extend(drills.hang_leader(cluster))
-
+    hang = drills.HangLeader()
     try:
         result = drills.run_drill(stage, "leader hung", hang, duration=45)
     finally:
-        stage.cluster.resume(hung)
+        hang.resume(stage.cluster)
     assert result.failed("read") == 0, str(result)
     assert result.failed("token_read") == 0, str(result)
     assert result.new_leader is not None, "Patroni promoted no node in the load window"
