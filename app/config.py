@@ -56,6 +56,7 @@ class Settings(BaseSettings):
     replica_weights: str = ""
     primary_breaker_cooldown_seconds: float = Field(0.5, gt=0)
     failover_read_wait_seconds: float = Field(2.0, ge=0, le=30)
+    partition_read_grace_seconds: float = Field(10.0, ge=0)
 
     jwt_secret: SecretStr | None = None
     jwt_public_key: str | None = None

@@ -7,6 +7,7 @@ is left out, and /health shows the leader, the members and the timeline.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from dataclasses import dataclass
 from typing import Any
@@ -100,18 +101,48 @@ class PatroniClient:
         errors: list[str] = []
         for url in list(self.urls):
             try:
-                response = await self._client.get(f"{url.rstrip('/')}/cluster")
-                response.raise_for_status()
-                found = parse_cluster(response.json())
+                found = await self._view(url)
             except self._errors as exc:
                 errors.append(f"{url}: {exc.__class__.__name__}")
                 continue
-            self.last_error = None
-            self.urls = [url, *(u for u in self.urls if u != url)]
+            self._answered(url)
             return found
+        self._silence(errors)
+        return None
+
+    async def census(self) -> tuple[PatroniCluster | None, int]:
+        """Every endpoint asked at once: the view (from the one that answered last time, if
+        it did) and how many answered. A node that reaches no more than half of them is cut
+        off from the others, as its site is in a partition."""
+        urls = list(self.urls)
+        outcomes = await asyncio.gather(*(self._view(u) for u in urls), return_exceptions=True)
+        for outcome in outcomes:
+            if isinstance(outcome, BaseException) and not isinstance(outcome, self._errors):
+                raise outcome  # a bug, not an unreachable member
+        answered = [
+            (u, o) for u, o in zip(urls, outcomes, strict=True) if not isinstance(o, BaseException)
+        ]
+        if not answered:
+            self._silence(
+                [f"{u}: {o.__class__.__name__}" for u, o in zip(urls, outcomes, strict=True)]
+            )
+            return None, 0
+        url, view = answered[0]
+        self._answered(url)
+        return view, len(answered)
+
+    async def _view(self, url: str) -> PatroniCluster:
+        response = await self._client.get(f"{url.rstrip('/')}/cluster")
+        response.raise_for_status()
+        return parse_cluster(response.json())
+
+    def _answered(self, url: str) -> None:
+        self.last_error = None
+        self.urls = [url, *(u for u in self.urls if u != url)]
+
+    def _silence(self, errors: list[str]) -> None:
         log.warning("no Patroni REST API answered: %s", "; ".join(errors))
         self.last_error = f"no Patroni REST API answered ({len(errors)} tried)"
-        return None
 
     async def aclose(self) -> None:
         await self._client.aclose()

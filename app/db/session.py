@@ -22,7 +22,7 @@ from app.db.database import Database
 from app.db.failures import describe, is_connect_failure
 from app.db.lsn import parse_lsn
 from app.db.routing import ReadSession, primary_unavailable, quietly
-from app.errors import InvalidConsistencyToken
+from app.errors import InvalidConsistencyToken, ServiceUnavailable
 
 WriteSession = NewType("WriteSession", AsyncSession)
 
@@ -42,10 +42,27 @@ def parse_token(raw: str | None, name: str) -> int | None:
 
 async def open_read(database: Database, min_lsn: int | None) -> ReadSession:
     """A routed read session (no cleanup: it holds a connection only while a statement runs)."""
+    refuse_if_cut_off(database)
     replica = database.pool.choose(min_lsn, defer_token_fallback=True)
     session = ReadSession(database, min_lsn=min_lsn, replica=replica)
     await session.begin()
     return session
+
+
+def refuse_if_cut_off(database: Database) -> None:
+    """A site cut off from the others past the grace serves no read: the others may have
+    taken writes it cannot see. Clients move to another site."""
+    pool = database.pool
+    cut_off = pool.cut_off_seconds()
+    grace = pool.settings.partition_read_grace_seconds
+    if cut_off is not None and cut_off > grace:
+        reach = pool.reachability
+        raise ServiceUnavailable(
+            f"this site has reached only {reach.answered} of {reach.total} database nodes for "
+            f"{cut_off:.0f} s: cut off from the other sites, its data may be stale; read at "
+            "another site",
+            retry_after_seconds=5,
+        )
 
 
 @dataclass

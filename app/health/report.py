@@ -94,10 +94,21 @@ def build_report(pool: ReplicaPool, started_at: float, version: str) -> HealthRe
     ]
     if replicas and not any(r.in_rotation for r in replicas) and primary_up:
         reasons.append("no replica in rotation: reads go to the primary")
+    cut_off = pool.cut_off_seconds()
+    grace = pool.settings.partition_read_grace_seconds
+    if cut_off is not None:
+        reach = pool.reachability
+        reasons.append(
+            f"this site reaches {reach.answered} of {reach.total} database nodes: cut off from "
+            f"the other sites for {cut_off:.0f} s; reads are refused after "
+            f"PARTITION_READ_GRACE_SECONDS ({grace:g} s)"
+        )
     patroni = _patroni_report(pool)
     if patroni is not None and patroni.error:
         reasons.append(f"Patroni's view is unavailable, the replica set is frozen: {patroni.error}")
-    can_read = primary_up or any(r.in_rotation for r in replicas)
+    can_read = (primary_up or any(r.in_rotation for r in replicas)) and not (
+        cut_off is not None and cut_off > grace
+    )
     status: Status = "down" if not can_read else ("degraded" if reasons else "ok")
     return HealthReport(
         status=status,

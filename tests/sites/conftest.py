@@ -13,6 +13,7 @@ from tests.conftest import private_dir
 from tests.faults.harness import SECRET
 
 SITES = ["render", "railway", "fly"]
+GRACE = 3.0  # PARTITION_READ_GRACE_SECONDS of the sites' API nodes
 
 if os.geteuid() != 0 or shutil.which("ip") is None:
     pytest.skip("sites need network namespaces: root and iproute2", allow_module_level=True)
@@ -25,7 +26,7 @@ def sites() -> Iterator[SitesCluster]:
     with private_dir("sites") as path:
         cluster = SitesCluster(path / "cluster")
         try:
-            cluster.up(SITES, {"JWT_SECRET": SECRET})
+            cluster.up(SITES, {"JWT_SECRET": SECRET, "PARTITION_READ_GRACE_SECONDS": str(GRACE)})
             yield cluster
         finally:
             cluster.down()

@@ -4,6 +4,8 @@ replica site costs the others nothing."""
 
 from __future__ import annotations
 
+import time
+
 import httpx
 import pytest
 
@@ -11,7 +13,7 @@ from app.auth import create_token
 from app.config import Settings
 from app.localcluster.sites import SitesCluster
 from tests.faults.harness import SECRET
-from tests.sites.conftest import SITES
+from tests.sites.conftest import GRACE, SITES
 
 pytestmark = pytest.mark.slow
 
@@ -63,6 +65,25 @@ def test_a_partitioned_replica_site_costs_the_others_nothing(sites: SitesCluster
                 assert read.status_code == 200
         # Its clients still reach it: the partition cuts only the inter-site link.
         assert httpx.get(f"{sites.api_url('fly')}/health/live", timeout=5).status_code == 200
+        # It knows it is cut off, and past the grace it refuses reads that may be stale.
+        refused = _wait_for_status(sites.api_url("fly") + "/api/products?limit=1", 503)
+        assert refused.headers["Retry-After"]
+        assert "cut off from the other sites" in refused.json()["detail"]
+        health = httpx.get(f"{sites.api_url('fly')}/health", timeout=5)
+        assert health.status_code == 503
+        assert any("cut off" in reason for reason in health.json()["reasons"])
     finally:
         sites.heal("fly")
     sites.wait_healthy(len(SITES), 90)
+    served = _wait_for_status(sites.api_url("fly") + "/api/products?limit=1", 200)
+    assert served.headers["X-Served-By"] == "replica:fly"
+
+
+def _wait_for_status(url: str, status: int, timeout: float = GRACE + 15) -> httpx.Response:
+    deadline = time.monotonic() + timeout
+    while True:
+        response = httpx.get(url, timeout=5)
+        if response.status_code == status or time.monotonic() > deadline:
+            assert response.status_code == status, response.text
+            return response
+        time.sleep(0.25)

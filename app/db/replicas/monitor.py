@@ -77,7 +77,7 @@ class Monitor:
 
     async def check_once(self) -> None:
         pool = self.pool
-        await pool.follow_patroni()
+        await pool.follow_patroni(census=True)
         await self.check_primary()
         await asyncio.gather(*(self._check_replica(r) for r in pool.replicas.values()))
         promoted = any(r.reachable and r.in_recovery is False for r in pool.replicas.values())

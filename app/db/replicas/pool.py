@@ -4,6 +4,7 @@ serves each read. The façade routing talks to."""
 from __future__ import annotations
 
 import logging
+import time
 from collections import Counter
 from collections.abc import Awaitable, Callable
 
@@ -21,6 +22,7 @@ from app.db.replicas.balancing import Balancer
 from app.db.replicas.monitor import Monitor, OverridesSource
 from app.db.replicas.nodes import PrimaryHealth, ReplicaHealth
 from app.db.replicas.observer import NoObserver, PoolObserver
+from app.db.replicas.reachability import Reachability
 from app.db.urls import normalize_dsn
 
 log = logging.getLogger("trackr.replicas")
@@ -59,6 +61,7 @@ class ReplicaPool:
         # Drops the writer's pooled connections when Patroni names another leader (Database).
         self.on_leader_change: Callable[[], Awaitable[None]] | None = None
         self._newest_wal_seen = 0  # a live look at the primary, past its last check
+        self.reachability = Reachability()
         self._balancer = Balancer()
         self._monitor = Monitor(self, overrides)
 
@@ -125,12 +128,17 @@ class ReplicaPool:
                 )
                 replica.drained = should_drain
 
-    async def follow_patroni(self) -> None:
+    async def follow_patroni(self, census: bool = False) -> None:
         """Take the replica set from Patroni's view; when no REST endpoint answers, the last
-        known set stays."""
+        known set stays. A `census` (each monitor round) asks every member at once and
+        notes whether this node reaches a majority of them."""
         if self.patroni is None:
             return
-        view = await self.patroni.cluster()
+        if census:
+            view, answered = await self.patroni.census()
+            self.reachability.record(answered, len(self.patroni.urls), time.monotonic())
+        else:
+            view = await self.patroni.cluster()
         if view is not None:
             self.patroni_view = view
             reconcile(view, self.replicas, self._join)
@@ -159,6 +167,13 @@ class ReplicaPool:
         )
         if self.on_new_replica is not None:
             self.on_new_replica(member.name, dsn)
+
+    def cut_off_seconds(self) -> float | None:
+        """How long this site has been cut off from most of the cluster; None while it is
+        not, and always None without TRACKR_SITE (a single site's nodes are not sites)."""
+        if not self.settings.trackr_site:
+            return None
+        return self.reachability.cut_off_for(time.monotonic())
 
     def newest_wal_position(self) -> int:
         """The newest WAL position any node is known to have: what a real token can be."""
