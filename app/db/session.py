@@ -13,7 +13,7 @@ import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
-from typing import NewType
+from typing import Any, NewType
 
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -80,10 +80,15 @@ async def write_transaction(database: Database) -> AsyncIterator[WriteTransactio
     session = AsyncSession(bind=database.engines.primary, expire_on_commit=False)
     transaction = WriteTransaction(WriteSession(session))
     generation = database.pool.writer_generation
+    driver: Any = None
     try:
         # The whole write, commit included, has one deadline: a hung or partitioned primary
         # answers nothing, and every statement's own timeout would add up.
         async with asyncio.timeout(database.pool.settings.db_write_timeout_seconds):
+            # Checked out now (it would be at the first statement): the driver's connection
+            # is at hand if the deadline passes mid-statement.
+            raw = await (await session.connection()).get_raw_connection()
+            driver = raw.driver_connection
             yield transaction
             if session.in_transaction():
                 await session.commit()
@@ -94,8 +99,11 @@ async def write_transaction(database: Database) -> AsyncIterator[WriteTransactio
         if is_connect_failure(exc) and generation == database.pool.writer_generation:
             breaker.record_failure(describe(exc))
         if isinstance(exc, TimeoutError | asyncio.CancelledError):
-            # Its connection is mid-statement on a silent server: a rollback (or the pool's
-            # reset on return) would wait as long again. Dropped, never reused.
+            # Its connection is mid-statement on a silent server: a rollback, the pool's reset
+            # on return, even SQLAlchemy's polite close before it terminates (2 s) would wait
+            # again. Cut first, then dropped from the pool.
+            if driver is not None:
+                driver.terminate()
             await quietly(session.invalidate)
         else:
             await quietly(session.rollback)
