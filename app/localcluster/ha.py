@@ -24,12 +24,7 @@ HA_STATE_FILE = "ha.json"
 
 class HaCluster(PatroniSet):
     state_file = HA_STATE_FILE
-
-    def _require(self) -> dict[str, Any]:
-        state = self._load()
-        if state is None:
-            raise ClusterError(f"no HA cluster at {self.base}; run `trackr cluster up --ha` first")
-        return state
+    kind = "HA cluster"
 
     def _record_pids(self) -> None:
         state = self._require()

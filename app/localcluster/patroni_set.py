@@ -42,8 +42,14 @@ class PatroniSet(ClusterDirectory):
     def nodes(self) -> list[PatroniNode]:
         raise NotImplementedError
 
+    kind = "Patroni cluster"  # what the error calls a missing one
+    made_by = "trackr cluster up --ha"  # the command that makes one
+
     def _require(self) -> dict[str, Any]:
-        raise NotImplementedError
+        state = self._load()
+        if state is None:
+            raise ClusterError(f"no {self.kind} at {self.base}; run `{self.made_by}` first")
+        return state
 
     def _record_pids(self) -> None:
         raise NotImplementedError

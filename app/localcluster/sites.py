@@ -58,12 +58,8 @@ def trackr_command() -> list[str]:
 
 class SitesCluster(PatroniSet):
     state_file = SITES_STATE_FILE
-
-    def _require(self) -> dict[str, Any]:
-        state = self._load()
-        if state is None:
-            raise ClusterError(f"no sites at {self.base}; run `trackr cluster up --sites …` first")
-        return state
+    kind = "sites"
+    made_by = "trackr cluster up --sites …"
 
     # -- the pieces ------------------------------------------------------------------------
     @property
