@@ -7,7 +7,7 @@ REPLICAS ?= 1
 NODES ?= 2
 PYTEST_ARGS ?=
 
-.PHONY: help setup run test lint format pytest failover-report ha-report monitor-screenshot bench bench-scale cluster-up cluster-down cluster-status ha-deps cluster-ha clean
+.PHONY: help setup run test lint format pytest failover-report ha-report sites-report monitor-screenshot bench bench-scale cluster-up cluster-down cluster-status ha-deps cluster-ha clean
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-16s %s\n", $$1, $$2}'
@@ -48,6 +48,9 @@ failover-report: setup ## Break real processes under load; write docs/failover.m
 
 ha-report: setup ha-deps ## Patroni drills under load (switchover, killed leader, lost standby): docs/failover.md
 	@$(UV) run --frozen python -m tests.ha.report
+
+sites-report: setup ha-deps ## Three-site drills (root: network namespaces): docs/failover.md "Sites"
+	@$(UV) run --frozen python -m tests.sites.report
 
 monitor-screenshot: setup ## Three local backends, one stopped, one drifted: docs/images/monitor-dashboard.png
 	@$(UV) run --frozen python -m tests.monitor.screenshot

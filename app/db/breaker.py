@@ -3,8 +3,10 @@
 closed ──failure──> open ──cool-down──> half-open (one trial) ──success──> closed
                      ^                        │
                      └────────failure─────────┘
-The replica monitor feeds it too: a failed primary check opens it, a good one closes it, so
-writes resume within one check interval of the primary (or a promoted replica) answering.
+The replica monitor feeds it too: a failed primary check opens it, a good one closes it.
+Once the monitor runs it is `probed`: it probes the primary every RECOVERY_PROBE_SECONDS
+while the breaker is not closed, so no request is sent as a trial. A trial to a silent host
+would wait out its whole deadline while the monitor's probe already knows.
 """
 
 from __future__ import annotations
@@ -29,11 +31,14 @@ class CircuitBreaker:
         self._opened_at = 0.0
         self.last_error: str | None = None
         self.opened_total = 0
+        self.probed = False  # True: only the monitor's probes test an open breaker
 
     def allow(self) -> bool:
         """May a request try the primary now? In half-open, only one trial at a time."""
         if self.state is BreakerState.CLOSED:
             return True
+        if self.probed:
+            return False
         if (
             self.state is BreakerState.OPEN
             and self._clock() - self._opened_at >= self.cooldown_seconds

@@ -54,15 +54,26 @@ def refuse_if_cut_off(database: Database) -> None:
     taken writes it cannot see. Clients move to another site."""
     pool = database.pool
     cut_off = pool.cut_off_seconds()
-    grace = pool.settings.partition_read_grace_seconds
-    if cut_off is not None and cut_off > grace:
-        reach = pool.reachability
-        raise ServiceUnavailable(
-            f"this site has reached only {reach.answered} of {reach.total} database nodes for "
-            f"{cut_off:.0f} s: cut off from the other sites, its data may be stale; read at "
-            "another site",
-            retry_after_seconds=5,
-        )
+    if cut_off is not None and cut_off > pool.settings.partition_read_grace_seconds:
+        raise _cut_off(database, cut_off, "its data may be stale; read at another site")
+
+
+def refuse_write_if_cut_off(database: Database) -> None:
+    """A site cut off from the others takes no write, grace or not: its commit could reach
+    no other site's synchronous standby, and its node is about to lose the leader lock.
+    Refused at once rather than after the write deadline, so clients move on at once."""
+    cut_off = database.pool.cut_off_seconds()
+    if cut_off is not None:
+        raise _cut_off(database, cut_off, "write at another site")
+
+
+def _cut_off(database: Database, seconds: float, advice: str) -> ServiceUnavailable:
+    reach = database.pool.reachability
+    return ServiceUnavailable(
+        f"this site has reached only {reach.answered} of {reach.total} database nodes for "
+        f"{seconds:.0f} s: cut off from the other sites; {advice}",
+        retry_after_seconds=5,
+    )
 
 
 @dataclass
@@ -74,6 +85,7 @@ class WriteTransaction:
 @asynccontextmanager
 async def write_transaction(database: Database) -> AsyncIterator[WriteTransaction]:
     """One transaction on the primary, committed when the block ends without an error."""
+    refuse_write_if_cut_off(database)
     breaker = database.pool.breaker
     if not breaker.allow():
         raise primary_unavailable(database)

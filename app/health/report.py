@@ -100,7 +100,7 @@ def build_report(pool: ReplicaPool, started_at: float, version: str) -> HealthRe
         reach = pool.reachability
         reasons.append(
             f"this site reaches {reach.answered} of {reach.total} database nodes: cut off from "
-            f"the other sites for {cut_off:.0f} s; reads are refused after "
+            f"the other sites for {cut_off:.0f} s; writes are refused, reads too after "
             f"PARTITION_READ_GRACE_SECONDS ({grace:g} s)"
         )
     patroni = _patroni_report(pool)

@@ -121,6 +121,10 @@ class PatroniNode:
                 "basebackup": [{"checkpoint": "fast"}],
                 "pg_hba": [
                     f"local all {SUPERUSER} trust",
+                    # Patroni reads its own timeline over a replication connection to the
+                    # loopback address when it listens on every address: without this line a
+                    # diverged old leader never learns it needs pg_rewind.
+                    "host replication replicator 127.0.0.1/32 scram-sha-256",
                     f"host replication replicator {where.peers} scram-sha-256",
                     f"host all all {where.peers} scram-sha-256",
                 ],

@@ -84,7 +84,7 @@ class PatroniSet(ClusterDirectory):
 
     def members(self) -> list[PatroniMember]:
         """Patroni's view, from the first node whose REST API answers."""
-        for node in self.nodes:
+        for node in self._view_order():
             if not node.is_running():
                 continue
             try:
@@ -92,6 +92,9 @@ class PatroniSet(ClusterDirectory):
             except (httpx.HTTPError, ValueError, KeyError, TypeError):
                 continue
         return []
+
+    def _view_order(self) -> list[PatroniNode]:
+        return self.nodes
 
     def leader(self) -> PatroniMember | None:
         return next((m for m in self.members() if m.is_leader and m.state == "running"), None)
@@ -124,7 +127,14 @@ class PatroniSet(ClusterDirectory):
         while True:
             members = self.members()
             leaders = [m for m in members if m.is_leader and m.state == "running"]
-            streaming = [m for m in members if not m.is_leader and m.state == "streaming"]
+            timeline = leaders[0].timeline if len(leaders) == 1 else None
+            # A diverged old leader streams briefly on its old timeline before Patroni
+            # notices and rewinds it: only the leader's timeline counts.
+            streaming = [
+                m
+                for m in members
+                if not m.is_leader and m.state == "streaming" and m.timeline == timeline
+            ]
             # Synchronous mode: only a sync standby may be promoted, so a set without one
             # could not fail over yet.
             synced = any(m.role in SYNC_ROLES for m in streaming)
@@ -150,6 +160,8 @@ class PatroniSet(ClusterDirectory):
         Waits first for a healthy set: in synchronous mode only the sync standby may lead.
         """
         members = self.wait_healthy(len(self.nodes), timeout)
+        if candidate is not None:
+            members = self._wait_synchronous(candidate, timeout)
         leader = next(m for m in members if m.is_leader)
         if candidate is None:
             candidate = next(m.name for m in members if m.role in SYNC_ROLES)
@@ -158,6 +170,19 @@ class PatroniSet(ClusterDirectory):
         if response.status_code != 200:
             raise ClusterError(f"switchover refused ({response.status_code}): {response.text}")
         return self.wait_for_leader(timeout, not_named=leader.name)
+
+    def _wait_synchronous(self, name: str, timeout: float) -> list[PatroniMember]:
+        """Wait until `name` is a synchronous standby: a node that just rejoined streams
+        before Patroni adds it to the synchronous set, and Patroni refuses it until then."""
+        deadline = time.monotonic() + timeout
+        while True:
+            members = self.members()
+            if any(m.name == name and m.role in SYNC_ROLES for m in members):
+                return members
+            if time.monotonic() > deadline:
+                seen = "; ".join(member_line(m) for m in members) or "no member answers"
+                raise ClusterError(f"{name} is not a synchronous standby after {timeout}s: {seen}")
+            time.sleep(0.2)
 
     def kill_leader(self, timeout: float = 60) -> tuple[PatroniMember, list[int]]:
         """SIGKILL the leader's Patroni, postmaster and children; return it and the PIDs.

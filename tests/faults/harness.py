@@ -229,17 +229,22 @@ async def _request(
     return _sample(kind, t0, started, response), response
 
 
-async def _client_loop(
-    stage: Stage[Any],
+async def client_loop(
     load: Load,
     client: httpx.AsyncClient,
     t0: float,
     until: float,
     seed_value: int,
     write_share: float,
+    write_token: str,
+    seeded_ids: list[int],
+    pause_after_failure: float = 0.0,
 ) -> None:
+    """One client of the mixed load: reads by id and lists; writes, each followed by a read
+    of what it wrote with the write's consistency token. `pause_after_failure` keeps a
+    client of a dead backend from spinning on refused connections."""
     rng = random.Random(seed_value)
-    auth = {"Authorization": f"Bearer {stage.write_token}"}
+    auth = {"Authorization": f"Bearer {write_token}"}
     for n in range(MAX_REQUESTS_PER_CLIENT):
         if time.monotonic() >= until:
             return
@@ -269,11 +274,13 @@ async def _client_loop(
                 load.samples.append(check)
         else:
             if rng.random() < 0.5:
-                url = f"/api/products/{rng.choice(stage.seeded_ids)}"
+                url = f"/api/products/{rng.choice(seeded_ids)}"
             else:
                 url = f"/api/products?category={rng.choice(['mac', 'coins', 'games'])}&limit=20"
             sample, _ = await _request(client, "read", t0, "GET", url)
             load.samples.append(sample)
+        if pause_after_failure and not load.samples[-1].ok:
+            await asyncio.sleep(pause_after_failure)
 
 
 async def _heartbeat(
@@ -322,7 +329,10 @@ async def run_load(
         t0 = time.monotonic()
         until = t0 + duration
         workers = [
-            _client_loop(stage, load, client, t0, until, i, write_share) for i in range(clients)
+            client_loop(
+                load, client, t0, until, i, write_share, stage.write_token, stage.seeded_ids
+            )
+            for i in range(clients)
         ]
         await asyncio.gather(*workers, _heartbeat(stage, load, client, t0, until), script(load, t0))
     return load

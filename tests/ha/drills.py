@@ -35,7 +35,8 @@ class DrillResult:
     requests: Counter[str] = field(default_factory=Counter)
     failures: dict[str, Counter[str]] = field(default_factory=dict)
     promotion_seconds: float | None = None  # drill start -> new leader accepts writes
-    first_write_after_promotion: float | None = None  # promotion -> first 2xx write answered
+    commits_seconds: float | None = None  # drill start -> a commit on it is acknowledged
+    first_write_after_promotion: float | None = None  # that commit -> first 2xx write answered
     write_gap_seconds: float | None = None  # longest stretch with no 2xx write answered
     slowest_request_seconds: float | None = None  # any kind, answered or failed
     slowest_request: str | None = None  # its kind and outcome
@@ -52,7 +53,8 @@ class DrillResult:
     def __str__(self) -> str:  # what a failed assertion shows
         return (
             f"{self.name}: {self.old_leader} -> {self.new_leader}; promotion "
-            f"{self.promotion_seconds} s, first write after {self.first_write_after_promotion}"
+            f"{self.promotion_seconds} s, commits from {self.commits_seconds} s, first write "
+            f"after {self.first_write_after_promotion}"
             f" s, write gap {self.write_gap_seconds} s, slowest request "
             f"{self.slowest_request_seconds} s ({self.slowest_request}); "
             f"failures {dict(self.failures)}; "
@@ -79,19 +81,35 @@ def leader_sql(cluster: HaCluster, query: str) -> str:
     return cluster.node(leader.name).postgres.sql(query, dbname="trackr")
 
 
-async def _watch_promotion(
-    dsns: dict[str, str], t0: float, until: float, found: dict[str, float]
-) -> None:
-    """Poll each candidate's pg_is_in_recovery() every 20 ms; note when one accepts writes."""
+@dataclass
+class Promotion:
+    """When a new leader took over, from the database's side (seconds since the load began)."""
+
+    leader: str | None = None
+    writable: float | None = None  # pg_is_in_recovery() turned false
+    # A commit on it was acknowledged: with synchronous replication, only once a standby
+    # streams from it. Patroni's and PostgreSQL's part ends here; the rest is trackr's.
+    commits: float | None = None
+
+
+async def watch_promotion(dsns: dict[str, str], t0: float, until: float) -> Promotion:
+    """Poll each candidate's pg_is_in_recovery() every 20 ms; on the one that turns writable,
+    commit one transaction and note when it is acknowledged."""
+    promotion = Promotion()
 
     async def watch(name: str, dsn: str) -> None:
         connection: asyncpg.Connection | None = None
-        while time.monotonic() < until and not found:
+        while time.monotonic() < until and promotion.leader is None:
             try:
                 if connection is None:
                     connection = await asyncpg.connect(dsn, timeout=1)
                 if not await connection.fetchval("SELECT pg_is_in_recovery()", timeout=1):
-                    found.setdefault(name, time.monotonic() - t0)
+                    promotion.leader, promotion.writable = name, time.monotonic() - t0
+                    # A commit waits for the synchronous standbys only if it wrote WAL: a
+                    # temporary table's catalog rows do.
+                    left = max(1.0, until - time.monotonic())
+                    await connection.execute("CREATE TEMP TABLE promotion_probe ()", timeout=left)
+                    promotion.commits = time.monotonic() - t0
                     break
             except (OSError, asyncpg.PostgresError, TimeoutError):
                 if connection is not None:
@@ -103,6 +121,7 @@ async def _watch_promotion(
                 await connection.close(timeout=1)
 
     await asyncio.gather(*(watch(name, dsn) for name, dsn in dsns.items()))
+    return promotion
 
 
 def _candidate_dsns(cluster: HaCluster, leader: PatroniMember) -> dict[str, str]:
@@ -124,14 +143,15 @@ def run_drill(
     members = cluster.wait_healthy(len(cluster.nodes), 90)
     old = next(m for m in members if m.is_leader)
     candidates = _candidate_dsns(cluster, old) if expect_promotion else {}
-    promoted: dict[str, float] = {}
+    promoted = Promotion()
 
     async def script(load: Load, t0: float) -> None:
+        nonlocal promoted
         await asyncio.sleep(max(0.0, t0 + FAULT_AT - time.monotonic()))
         mark(load, t0, "fault")
-        watcher = asyncio.ensure_future(_watch_promotion(candidates, t0, t0 + duration, promoted))
+        watcher = asyncio.ensure_future(watch_promotion(candidates, t0, t0 + duration))
         await asyncio.to_thread(action, cluster)
-        await watcher
+        promoted = await watcher
 
     load = asyncio.run(drive(stage, duration, script))
     result = summarize(name, old.name, load, promoted)
@@ -139,7 +159,7 @@ def run_drill(
     return result
 
 
-def summarize(name: str, old: str, load: Load, promoted: dict[str, float]) -> DrillResult:
+def summarize(name: str, old: str, load: Load, promoted: Promotion) -> DrillResult:
     result = DrillResult(name, old)
     for sample in load.samples:
         result.requests[sample.kind] += 1
@@ -153,9 +173,12 @@ def summarize(name: str, old: str, load: Load, promoted: dict[str, float]) -> Dr
         result.slowest_request_seconds = round(slowest.latency, 2)
         outcome = slowest.status or slowest.error
         result.slowest_request = f"{slowest.kind} at {slowest.started - fault:+.2f} s: {outcome}"
-    if promoted:
-        result.new_leader, promotion = next(iter(promoted.items()))
-        result.promotion_seconds = round(promotion - fault, 2)
+    if promoted.writable is not None:
+        result.new_leader = promoted.leader
+        result.promotion_seconds = round(promoted.writable - fault, 2)
+        if promoted.commits is not None:
+            result.commits_seconds = round(promoted.commits - fault, 2)
+        promotion = promoted.commits or promoted.writable
         answered_ok = sorted(
             s.started + s.latency for s in load.of("write") if s.ok and s.started >= fault
         )

@@ -109,11 +109,13 @@ def render(rows: list[tuple[str, DrillResult]], machine: str) -> str:
     return "\n".join(lines) + "\n"
 
 
-def write(section: str) -> None:
+def write(section: str, start: str = START, end: str = END) -> None:
+    """Put `section` (which begins with `start` and ends with `end`) in place of the one
+    between those markers in docs/failover.md, or at its end."""
     text = DOC.read_text()
-    if START in text:
-        before, rest = text.split(START, 1)
-        after = rest.split(END, 1)[1].lstrip("\n")
+    if start in text:
+        before, rest = text.split(start, 1)
+        after = rest.split(end, 1)[1].lstrip("\n")
         text = before + section + ("\n" + after if after else "")
     else:
         text = text.rstrip("\n") + "\n\n" + section

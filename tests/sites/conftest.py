@@ -11,9 +11,11 @@ import pytest
 from app.localcluster.sites import SitesCluster
 from tests.conftest import private_dir
 from tests.faults.harness import SECRET
+from tests.sites.drills import SitesStage, stage_for
 
 SITES = ["render", "railway", "fly"]
 GRACE = 3.0  # PARTITION_READ_GRACE_SECONDS of the sites' API nodes
+API_ENV = {"JWT_SECRET": SECRET, "PARTITION_READ_GRACE_SECONDS": str(GRACE)}
 
 if os.geteuid() != 0 or shutil.which("ip") is None:
     pytest.skip("sites need network namespaces: root and iproute2", allow_module_level=True)
@@ -26,7 +28,12 @@ def sites() -> Iterator[SitesCluster]:
     with private_dir("sites") as path:
         cluster = SitesCluster(path / "cluster")
         try:
-            cluster.up(SITES, {"JWT_SECRET": SECRET, "PARTITION_READ_GRACE_SECONDS": str(GRACE)})
+            cluster.up(SITES, API_ENV)
             yield cluster
         finally:
             cluster.down()
+
+
+@pytest.fixture(scope="session")
+def site_stage(sites: SitesCluster) -> SitesStage:
+    return stage_for(sites, API_ENV)

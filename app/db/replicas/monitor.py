@@ -42,38 +42,42 @@ class Monitor:
         self.limits = LagLimits(
             settings.replica_max_lag_bytes, settings.replica_max_lag_seconds, settings.replica_rise
         )
-        self._task: asyncio.Task[None] | None = None
+        self._tasks: list[asyncio.Task[None]] = []
+        self._primary_check = asyncio.Lock()  # the round and the probe share its connection
 
     def start(self) -> None:
-        self._task = asyncio.create_task(self._run(), name="replica-monitor")
+        self._tasks = [
+            asyncio.create_task(self._run(), name="replica-monitor"),
+            asyncio.create_task(self._probe_while_failing(), name="primary-recovery-probe"),
+        ]
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
+        for task in self._tasks:
+            task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
+                await task
+        self._tasks = []
 
     async def _run(self) -> None:
         while True:
             try:
-                await self._until_next_round(self.pool.settings.replica_check_interval_seconds)
+                await asyncio.sleep(self.pool.settings.replica_check_interval_seconds)
                 await self.check_once()
             except Exception:  # the monitor must never die
                 log.exception("replica check round failed")
 
-    async def _until_next_round(self, seconds: float) -> None:
-        """Wait for the next round; meanwhile, while the primary is failing, probe it often.
-
-        Writes (and reads with no replica) resume as soon as a probe reaches a writer: a
-        failover's new leader is found within RECOVERY_PROBE_SECONDS, not a whole round.
-        """
-        deadline = time.monotonic() + seconds
-        while (left := deadline - time.monotonic()) > 0:
-            await asyncio.sleep(min(left, RECOVERY_PROBE_SECONDS))
-            if self.pool.breaker.state is not BreakerState.CLOSED and time.monotonic() < deadline:
-                await self.pool.follow_patroni()  # the writer may have a new name already
-                await self.check_primary()
+    async def _probe_while_failing(self) -> None:
+        """While the primary is failing, look for a writer every RECOVERY_PROBE_SECONDS,
+        beside the rounds (a round waits out every silent node's timeout): writes resume as
+        soon as Patroni names a new leader or the URL reaches one."""
+        while True:
+            try:
+                await asyncio.sleep(RECOVERY_PROBE_SECONDS)
+                if self.pool.breaker.state is not BreakerState.CLOSED:
+                    await self.pool.follow_patroni()  # the writer may have a new name already
+                    await self.check_primary()
+            except Exception:
+                log.exception("primary recovery probe failed")
 
     async def check_once(self) -> None:
         pool = self.pool
@@ -88,15 +92,18 @@ class Monitor:
 
     async def check_primary(self) -> None:
         pool = self.pool
-        row = await self._writer_row()
-        if row is None:
-            pool.breaker.record_failure(pool.primary.last_error or "unreachable")
-            return
-        pool.primary.in_recovery = False
-        pool.primary.wal_lsn = parse_lsn(row[1])
-        self.wal_clock.record(time.monotonic(), pool.primary.wal_lsn)
-        pool.breaker.record_success()
-        await self._load_overrides()
+        async with self._primary_check:
+            generation = pool.writer_generation
+            row = await self._writer_row()
+            if row is None:
+                if generation == pool.writer_generation:  # not the leader just left behind
+                    pool.breaker.record_failure(pool.primary.last_error or "unreachable")
+                return
+            pool.primary.in_recovery = False
+            pool.primary.wal_lsn = parse_lsn(row[1])
+            self.wal_clock.record(time.monotonic(), pool.primary.wal_lsn)
+            pool.breaker.record_success()
+            await self._load_overrides()
 
     async def _writer_row(self) -> asyncpg.Record | None:
         """The primary check's row from a node that accepts writes, or None.

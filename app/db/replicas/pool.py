@@ -100,6 +100,7 @@ class ReplicaPool:
     async def start(self) -> None:
         await self.check_once()
         self._monitor.start()
+        self.breaker.probed = True
 
     async def stop(self) -> None:
         await self._monitor.stop()

@@ -1,0 +1,154 @@
+"""`make sites-report`: the three-site drills for real, written into docs/failover.md ("Sites").
+
+A fresh `trackr cluster up --sites render,railway,fly` (root: network namespaces), the API
+nodes on their default PARTITION_READ_GRACE_SECONDS, each drill under mixed load through
+every site's API and the failover client, then `trackr monitor` on the three APIs.
+"""
+
+from __future__ import annotations
+
+import tempfile
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+
+from app.config import Settings
+from app.localcluster.sites import SitesCluster
+from tests.faults.harness import SECRET
+from tests.faults.report import machine
+from tests.ha.report import write
+from tests.monitor.backends import MonitorProcess
+from tests.sites import drills
+from tests.sites.drills import CLIENT, SiteDrillResult
+
+START, END = "<!-- sites:start -->", "<!-- sites:end -->"
+SITES = ["render", "railway", "fly"]
+
+
+def _s(value: float | None) -> str:
+    return "n/a" if value is None else f"{value:g} s"
+
+
+def _requests(result: SiteDrillResult, where: str) -> int:
+    return sum(result.requests.get(where, {}).values())
+
+
+def render(results: list[SiteDrillResult], monitor_line: str, grace: float) -> str:
+    lines = [
+        START,
+        "## Sites: three sites, one catalogue (`make sites-report`)",
+        "",
+        f"Generated on {datetime.now(UTC):%Y-%m-%d %H:%M} UTC. Machine: {machine()}.",
+        "",
+        "`trackr cluster up --sites render,railway,fly`: one network namespace per site, each",
+        "with an etcd member, a Patroni node (quorum synchronous mode: a commit waits for any",
+        "one other site; `failover_priority` 3 / 2 / 1; ttl 20, loop_wait 1, retry_timeout 5)",
+        "and a `trackr serve` (`TRACKR_SITE`, `READ_BALANCING=nearest`, PATRONI_URLS with its",
+        f"own site first, PARTITION_READ_GRACE_SECONDS={grace:g}). Load: 3 clients on each",
+        "site's API and 2 on the failover client (`AsyncTrackrClient` with the three URLs in",
+        "priority order), 80/20 reads/writes, each write followed by a read with its token;",
+        "the drill starts 3 s in. The sites are joined by veth links with **no added latency**",
+        "(this kernel has no `netem`, and the userspace delaying relay is not built yet), so",
+        "these figures are what a write costs on one machine, not across providers.",
+        "",
+        "- **writable**: drill start until the new leader's `pg_is_in_recovery()` is false;",
+        "  **commits**: until a commit on it is acknowledged (a synchronous standby streams",
+        "  from it). Both are Patroni's and PostgreSQL's part.",
+        "- **first write after**: from *commits* until every surviving site's API and the",
+        "  failover client have each had a write acknowledged (the slowest of them): trackr's.",
+        "- **client failover**: drill start until the failover client's first good answer from",
+        "  another site (n/a when the drill did not break the client's site).",
+        "- **cut-off site's last read**: drill start until the partitioned site's API last",
+        "  served a plain read; afterwards it answers 503 with `Retry-After`.",
+        "- Failed requests are per place: the other sites / the broken site / the failover",
+        "  client. A failed write is a 503 with `Retry-After` (any other answer is listed).",
+        "",
+        "| drill | requests (other sites / broken site / client) | failed reads + token reads"
+        " | failed writes | slowest request (other sites, client) | writable | commits"
+        " | first write after | client failover | cut-off site's last read"
+        " | lost acknowledged writes |",
+        "|---|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    for r in results:
+        others = r.others()
+        requests = (
+            f"{sum(_requests(r, w) for w in others)} / {_requests(r, r.broken)} / "
+            f"{_requests(r, CLIENT)}"
+        )
+        other_reads = sum(r.failed(w, "read", "token_read") for w in others)
+        other_writes = sum(r.failed(w, "write") for w in others)
+        reads = (
+            f"{other_reads} / {r.failed(r.broken, 'read', 'token_read')} / "
+            f"{r.failed(CLIENT, 'read', 'token_read')}"
+        )
+        writes = f"{other_writes} / {r.failed(r.broken, 'write')} / {r.failed(CLIENT, 'write')}"
+        if r.writes_not_retryable_503:
+            writes += f" ({len(r.writes_not_retryable_503)} not 503)"
+        lines.append(
+            f"| {r.name} | {requests} | {reads} | {writes} | "
+            f"{_s(r.slowest_request_seconds)} | {_s(r.promotion_seconds)} | "
+            f"{_s(r.commits_seconds)} | {_s(r.first_write_after_promotion)} | "
+            f"{_s(r.client_failover_seconds)} | {_s(r.broken_site_last_read)} | "
+            f"{len(r.missing_acknowledged)} of {r.acknowledged_writes} |"
+        )
+    lines += [
+        "",
+        f"After healing everything, `trackr monitor` on the three APIs: {monitor_line}",
+        "",
+        "What the figures say:",
+        "- A killed site refuses connections at once: the failover client moves in one",
+        "  request, and writes wait only for Patroni (the leader key's ttl, 20 s here).",
+        "- A cut-off leader is silent: its own site refuses writes as soon as it notices it",
+        "  reaches too few Patroni members (no commit could reach another site's standby",
+        "  anyway), serves reads for the grace, then refuses them. Its unacknowledged tail is",
+        "  rewound (pg_rewind) when the partition heals; every acknowledged write, at any",
+        "  site, was found on the new leader.",
+        "- Between *writable* and *commits* of a cut-off leader: in the leader race each",
+        "  standby asks every member's REST API with Patroni's fixed 2 s timeout, and the",
+        "  silent old leader never answers; the standby that lost the race follows the new",
+        "  leader one race (2 s) later, and quorum commits wait for it.",
+        END,
+    ]
+    return "\n".join(lines) + "\n"
+
+
+def _monitor(cluster: SitesCluster, base: Path) -> str:
+    backends = {site: cluster.api_url(site) for site in SITES}
+    store = f"sqlite:///{base}/monitor.db"
+    started = time.monotonic()
+    with MonitorProcess(backends, store, base / "monitor.log") as monitor:
+        monitor.wait_until(
+            lambda doc: (
+                all(b["status"] == "up" for b in doc["backends"])
+                and all(b["product_count"] is not None for b in doc["backends"])
+                and doc["drift"]["drifted"] is False
+            ),
+            timeout=120,
+        )
+        doc = monitor.status()
+    counts = ", ".join(f"{b['name']} {b['product_count']}" for b in doc["backends"])
+    return (
+        f"all three up and no drift within {time.monotonic() - started:.0f} s (products: {counts})."
+    )
+
+
+def main() -> None:
+    grace = Settings(app_env="test", jwt_secret=SECRET).partition_read_grace_seconds
+    api_env = {"JWT_SECRET": SECRET}
+    with tempfile.TemporaryDirectory(prefix="trackr-sites-report-") as tmp:
+        base = Path(tmp)
+        cluster = SitesCluster(base / "cluster")
+        try:
+            cluster.up(SITES, api_env)
+            stage = drills.stage_for(cluster, api_env)
+            results = [drills.run(stage, drill) for drill in drills.DRILLS]
+            cluster.wait_healthy(len(SITES), 120)
+            monitor_line = _monitor(cluster, base)
+        finally:
+            cluster.down()
+    write(render(results, monitor_line, grace), START, END)
+    print("wrote the Sites section of docs/failover.md")
+
+
+if __name__ == "__main__":
+    main()
