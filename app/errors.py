@@ -98,3 +98,15 @@ class ServiceUnavailable(AppError):
 
     def __init__(self, detail: str, retry_after_seconds: int = 1) -> None:
         super().__init__(detail, headers={"Retry-After": str(retry_after_seconds)})
+
+
+class PrimaryUnavailable(ServiceUnavailable):
+    """No writer: during a failover every API node of the cluster, at every site, says so."""
+
+    slug, title = "primary-unavailable", "The primary database is unavailable"
+
+
+class SiteCutOff(ServiceUnavailable):
+    """This API node's site reaches too few database nodes: other sites serve, this one not."""
+
+    slug, title = "site-cut-off", "This site is cut off from the other sites"

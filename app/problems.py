@@ -20,7 +20,14 @@ from starlette.routing import Match
 from starlette.types import Scope
 
 from app.db.failures import DRIVER_ERRORS, Failure, classify
-from app.errors import AppError, FieldProblem, MalformedJson, ServiceUnavailable, ValidationProblem
+from app.errors import (
+    AppError,
+    FieldProblem,
+    MalformedJson,
+    PrimaryUnavailable,
+    ServiceUnavailable,
+    ValidationProblem,
+)
 
 PROBLEM_JSON = "application/problem+json"
 log = logging.getLogger("trackr.errors")
@@ -174,7 +181,13 @@ async def _database_error(request: Request, exc: Exception) -> Response:
     if kind is Failure.BUG:
         return await _unhandled(request, exc)
     log.warning("database unavailable (%s): %s: %s", kind, exc.__class__.__name__, exc)
-    return _render_for(request, ServiceUnavailable("The database is unavailable; retry shortly."))
+    if request.method in ("GET", "HEAD", "OPTIONS"):
+        return _render_for(
+            request, ServiceUnavailable("The database is unavailable; retry shortly.")
+        )
+    # Writes run on the primary alone: their database failure is the writer's.
+    unavailable = PrimaryUnavailable("The primary database is unavailable; retry shortly.")
+    return _render_for(request, unavailable)
 
 
 async def _unhandled(request: Request, exc: Exception) -> Response:
@@ -204,7 +217,10 @@ DESCRIPTIONS = {
     412: "If-Match names another version",
     413: "The request body is too large",
     422: "Invalid parameters or body; `errors` lists each field",
-    503: "The database cannot serve this now; retry after `Retry-After` seconds",
+    503: "The database cannot serve this now; retry after `Retry-After` seconds. "
+    "`/problems/primary-unavailable`: no writer (a failover is under way; every site says "
+    "the same); `/problems/site-cut-off`: this site cannot reach the others (another site "
+    "serves)",
 }
 HEADERS = {
     401: {"WWW-Authenticate": {"schema": {"type": "string"}, "description": "Bearer realm"}},

@@ -25,12 +25,15 @@ def test_primary_down_writes_fail_fast_reads_continue_then_recover(
         first = client.post("/api/products", json=BODY, headers=auth)
         assert first.status_code == 503
         assert first.headers["content-type"] == "application/problem+json"
+        # The type tells a failover client that every node would say the same.
+        assert first.json()["type"] == "/problems/primary-unavailable"
         timings = []
         for _ in range(20):
             started = time.perf_counter()
             refused = client.post("/api/products", json=BODY, headers=auth)
             timings.append(time.perf_counter() - started)
             assert refused.status_code == 503
+            assert refused.json()["type"] == "/problems/primary-unavailable"
             assert int(refused.headers["Retry-After"]) >= 1
         # No waiting on the dead host (the connect timeout is 2 s); the actual figure is
         # measured without load by `make failover-report` (docs/failover.md).

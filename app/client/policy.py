@@ -7,6 +7,10 @@
 - A request that may have been processed (read timeout, dropped connection, 5xx) moves on only
   when repeating it is safe: reads, DELETE, and writes that carry an `Idempotency-Key` (the
   client adds one to every write unless told otherwise).
+- A write refused because the cluster has no writer (503 `/problems/primary-unavailable`)
+  moves on but does not count against the backend: during a failover every site answers
+  the same, and that backend still serves reads. Any other 5xx does count (a site cut off
+  from the others says `/problems/site-cut-off`: its clients should leave it).
 - 4xx answers are the caller's problem: raised as `ApiError`, never retried.
 - The freshest `X-Consistency-Token` seen on a write is sent with later reads, on any backend.
 """
@@ -29,6 +33,7 @@ IDEMPOTENCY_HEADER = "Idempotency-Key"
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "DELETE", "PUT"})
 WRITE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 UNAVAILABLE_STATUSES = frozenset({500, 502, 503, 504})
+NO_WRITER = "/problems/primary-unavailable"
 NOT_SENT = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout)
 
 
@@ -135,7 +140,9 @@ class FailoverPolicy:
             return Failure(f"{type(outcome).__name__}: {outcome}".rstrip(": "), moves_on)
         response = outcome
         if response.status_code in UNAVAILABLE_STATUSES:
-            backend.breaker.record_failure(f"HTTP {response.status_code}")
+            no_writer = call.method in WRITE_METHODS and _problem_type(response) == NO_WRITER
+            if not no_writer:
+                backend.breaker.record_failure(f"HTTP {response.status_code}")
             return Failure(f"HTTP {response.status_code}", call.retry_safe)
         backend.breaker.record_success()
         if response.status_code >= 400:
@@ -164,6 +171,13 @@ def _problem(response: httpx.Response) -> dict[str, Any]:
     except ValueError:
         return {"title": response.reason_phrase, "detail": response.text[:200]}
     return body if isinstance(body, dict) else {"detail": str(body)}
+
+
+def _problem_type(response: httpx.Response) -> str | None:
+    if not response.headers.get("content-type", "").startswith("application/problem+json"):
+        return None
+    kind = _problem(response).get("type")
+    return kind if isinstance(kind, str) else None
 
 
 def keyed(idempotency_key: str | None) -> dict[str, str]:

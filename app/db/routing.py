@@ -33,7 +33,7 @@ from app.db.database import Database
 from app.db.failures import DRIVER_ERRORS, describe, is_connect_failure, is_transient
 from app.db.lsn import format_lsn, parse_lsn
 from app.db.replicas import ReplicaHealth
-from app.errors import InvalidConsistencyToken, ServiceUnavailable
+from app.errors import InvalidConsistencyToken, PrimaryUnavailable
 
 log = logging.getLogger("trackr.routing")
 
@@ -57,9 +57,9 @@ async def quietly(release: Callable[[], Awaitable[None]]) -> None:
         log.info("discarding a dead connection: %s", exc.__class__.__name__)
 
 
-def primary_unavailable(database: Database) -> ServiceUnavailable:
+def primary_unavailable(database: Database) -> PrimaryUnavailable:
     breaker = database.pool.breaker
-    return ServiceUnavailable(
+    return PrimaryUnavailable(
         f"the primary database is {breaker.last_error or 'failing'}; "
         "writes are refused until it answers again",
         retry_after_seconds=breaker.retry_after_seconds(),

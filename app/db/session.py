@@ -22,7 +22,7 @@ from app.db.database import Database
 from app.db.failures import describe, is_connect_failure
 from app.db.lsn import parse_lsn
 from app.db.routing import ReadSession, primary_unavailable, quietly
-from app.errors import InvalidConsistencyToken, ServiceUnavailable
+from app.errors import InvalidConsistencyToken, SiteCutOff
 
 WriteSession = NewType("WriteSession", AsyncSession)
 
@@ -67,9 +67,9 @@ def refuse_write_if_cut_off(database: Database) -> None:
         raise _cut_off(database, cut_off, "write at another site")
 
 
-def _cut_off(database: Database, seconds: float, advice: str) -> ServiceUnavailable:
+def _cut_off(database: Database, seconds: float, advice: str) -> SiteCutOff:
     reach = database.pool.reachability
-    return ServiceUnavailable(
+    return SiteCutOff(
         f"this site has reached only {reach.answered} of {reach.total} database nodes for "
         f"{seconds:.0f} s: cut off from the other sites; {advice}",
         retry_after_seconds=5,

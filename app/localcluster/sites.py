@@ -154,8 +154,13 @@ class SitesCluster(PatroniSet):
             member.launch()
         for member in self.etcd_members:
             member.wait_healthy(timeout)
+        # At bootstrap the active site starts alone so that it initialises and leads; once
+        # bootstrapped, every node at once: whoever led last may be needed to elect a leader.
         first, *others = self.nodes
         first.start()
+        if state.get("bootstrapped"):
+            for node in others:
+                node.start()
         self._record_pids()
         leader = self.wait_for_leader(timeout)
         for node in others:

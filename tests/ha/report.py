@@ -74,22 +74,24 @@ def render(rows: list[tuple[str, DrillResult]], machine: str) -> str:
         "read with its token) and starts 3 s into it.",
         "",
         "- **promotion**: from the drill's start until the new leader accepts writes",
-        "  (Patroni's part; polled every 20 ms on the candidates).",
-        "- **first write after**: from that moment until trackr answered the first write with",
+        "  (polled every 20 ms on the candidates); **commits**: until a commit on it is",
+        "  acknowledged (synchronous mode: a standby streams from it). Patroni's part.",
+        "- **first write after**: from *commits* until trackr answered the first write with",
         "  201 (ours).",
         "- **write gap**: the longest stretch with no write acknowledged.",
         "- **slowest request**: the longest any request of the load waited, answered or not.",
         "",
         "| drill | requests (reads / token reads / writes) | failed reads | failed token reads"
-        " | failed writes | promotion | first write after | write gap | slowest request"
-        " | lost acked writes |",
-        "|---|---|---|---|---|---|---|---|---|---|",
+        " | failed writes | promotion | commits | first write after | write gap"
+        " | slowest request | lost acked writes |",
+        "|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for title, r in rows:
         lines.append(
             f"| {title} | {r.requests['read']} / {r.requests['token_read']} / "
             f"{r.requests['write']} | {failure_cells(r.failures)} | {_cell(r.promotion_seconds)} | "
-            f"{_cell(r.first_write_after_promotion)} | {_cell(r.write_gap_seconds)} | "
+            f"{_cell(r.commits_seconds)} | {_cell(r.first_write_after_promotion)} | "
+            f"{_cell(r.write_gap_seconds)} | "
             f"{_cell(r.slowest_request_seconds)} | "
             f"{len(r.missing_acknowledged)} of {r.acknowledged_writes} |"
         )

@@ -68,7 +68,16 @@ def test_a_partitioned_replica_site_costs_the_others_nothing(sites: SitesCluster
         # It knows it is cut off, and past the grace it refuses reads that may be stale.
         refused = _wait_for_status(sites.api_url("fly") + "/api/products?limit=1", 503)
         assert refused.headers["Retry-After"]
+        assert refused.json()["type"] == "/problems/site-cut-off"
         assert "cut off from the other sites" in refused.json()["detail"]
+        # Writes are refused at once, grace or not: no commit there could reach another site.
+        started = time.monotonic()
+        write = httpx.post(
+            f"{sites.api_url('fly')}/api/products", json=BODY, headers=_auth(), timeout=10
+        )
+        assert write.status_code == 503
+        assert write.json()["type"] == "/problems/site-cut-off"
+        assert time.monotonic() - started < 1.0
         health = httpx.get(f"{sites.api_url('fly')}/health", timeout=5)
         assert health.status_code == 503
         assert any("cut off" in reason for reason in health.json()["reasons"])

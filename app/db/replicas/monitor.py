@@ -81,8 +81,9 @@ class Monitor:
 
     async def check_once(self) -> None:
         pool = self.pool
-        await pool.follow_patroni(census=True)
-        await self.check_primary()
+        # Side by side: each may wait out a silent node's timeout, and a primary gone silent
+        # should open the breaker one timeout after the round starts, not two.
+        await asyncio.gather(pool.follow_patroni(census=True), self.check_primary())
         await asyncio.gather(*(self._check_replica(r) for r in pool.replicas.values()))
         promoted = any(r.reachable and r.in_recovery is False for r in pool.replicas.values())
         if promoted and pool.breaker.state is not BreakerState.CLOSED:
