@@ -62,17 +62,21 @@ def test_a_lost_replica_costs_no_read_and_no_acknowledged_write(stage: HaStage) 
     assert result.failed("write") == 0, str(result)
 
 
-@pytest.mark.xfail(
-    strict=False,
-    reason="issue #16's figures are not met reliably yet: over 8 runs the first write came "
-    "0.08-1.33 s after the promotion and the slowest request took 3.7-6.05 s",
-)
 def test_a_hung_leader_holds_no_request_and_writes_return_within_a_second(
-    stage: HaStage,
+    stage: HaStage, request: pytest.FixtureRequest
 ) -> None:
     """SIGSTOP, not SIGKILL: the old leader keeps its connections open and answers nothing,
     as a frozen or partitioned host does. Patroni promotes the standby once the leader's
     lock expires; no request may wait on the silent node past its deadline."""
+    if request.node.callspec.id == "haproxy":
+        request.applymarker(
+            pytest.mark.xfail(
+                strict=False,
+                reason="through HAProxy one run of seven missed a figure since the breaker "
+                "became monitor-probed (not yet known which); the multi-host URL met them in "
+                "all four",
+            )
+        )
     hang = drills.HangLeader()
     try:
         result = drills.run_drill(stage, "leader hung", hang, duration=45)
