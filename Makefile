@@ -7,7 +7,7 @@ REPLICAS ?= 1
 NODES ?= 2
 PYTEST_ARGS ?=
 
-.PHONY: help setup run test lint format pytest failover-report ha-report sites-report monitor-screenshot bench bench-scale cluster-up cluster-down cluster-status ha-deps cluster-ha clean
+.PHONY: help setup run test lint format pytest failover-report ha-report sites-report sites-deps monitor-screenshot bench bench-scale cluster-up cluster-down cluster-status ha-deps cluster-ha clean
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-16s %s\n", $$1, $$2}'
@@ -49,7 +49,7 @@ failover-report: setup ## Break real processes under load; write docs/failover.m
 ha-report: setup ha-deps ## Patroni drills under load (switchover, killed leader, lost standby): docs/failover.md
 	@$(UV) run --frozen python -m tests.ha.report
 
-sites-report: setup ha-deps ## Three-site drills (root: network namespaces): docs/failover.md "Sites"
+sites-report: setup ha-deps sites-deps ## Three-site drills and WAN write costs (root): docs/failover.md "Sites"
 	@$(UV) run --frozen python -m tests.sites.report
 
 monitor-screenshot: setup ## Three local backends, one stopped, one drifted: docs/images/monitor-dashboard.png
@@ -57,6 +57,15 @@ monitor-screenshot: setup ## Three local backends, one stopped, one drifted: doc
 
 cluster-up: setup ## Start the local cluster only
 	@$(UV) run --frozen trackr cluster up --replicas $(REPLICAS)
+
+sites-deps: ## Install Debian's nftables (WAN latency between local sites) when missing (as root)
+	@command -v nft >/dev/null 2>&1 || { \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+	    echo "nft is missing: installing Debian's nftables"; \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nftables; \
+	  else \
+	    echo "nft is missing and cannot be installed here (not root): install nftables"; \
+	  fi; }
 
 ha-deps: ## Install Debian's etcd-server for the HA cluster when it is missing (as root)
 	@command -v etcd >/dev/null 2>&1 || { \

@@ -71,12 +71,21 @@ def cluster_up(
             "render,railway,fly (the first leads; root only)"
         ),
     ] = None,
+    rtt_ms: Annotated[
+        float,
+        typer.Option(
+            min=0,
+            max=1000,
+            help="With sites: round-trip time added between sites (a userspace "
+            "relay; this kernel has no netem)",
+        ),
+    ] = 0,
 ) -> None:
     """Start (creating if needed) a primary and N streaming replicas on free loopback ports."""
     from app.localcluster.ha import HaCluster
 
     if sites is not None:
-        _sites_up(directory, [s.strip() for s in sites.split(",") if s.strip()])
+        _sites_up(directory, [s.strip() for s in sites.split(",") if s.strip()], rtt_ms)
         return
     cluster = HaCluster(directory) if ha else open_cluster(directory)
     try:
@@ -92,14 +101,14 @@ def cluster_up(
         typer.echo(line)
 
 
-def _sites_up(directory: Path, names: list[str]) -> None:
+def _sites_up(directory: Path, names: list[str], rtt_ms: float) -> None:
     from app.cli_common import dev_secret
     from app.localcluster.sites import SitesCluster
 
     cluster = SitesCluster(directory)
     try:
         typer.echo(f"PostgreSQL: {cluster.describe_binaries()}; sites: {', '.join(names)}")
-        cluster.up(names, {"JWT_SECRET": dev_secret()})
+        cluster.up(names, {"JWT_SECRET": dev_secret()}, rtt_ms=rtt_ms)
         lines = cluster.status_lines()
     except _cluster_errors() as exc:
         raise fail(str(exc)) from exc

@@ -21,6 +21,7 @@ from typing import Any
 
 import httpx
 
+from app.localcluster import latency
 from app.localcluster.cluster import APP_DB
 from app.localcluster.etcd import Etcd
 from app.localcluster.netns import Fabric, NetnsError, Site, require_root
@@ -134,9 +135,12 @@ class SitesCluster(PatroniSet):
         return f"http://{self.fabric.site(site).client_address}:{API_PORT}"
 
     # -- lifecycle -------------------------------------------------------------------------
-    def up(self, sites: list[str], api_env: dict[str, str], timeout: float = 120) -> None:
+    def up(
+        self, sites: list[str], api_env: dict[str, str], timeout: float = 120, rtt_ms: float = 0
+    ) -> None:
         """Namespaces, etcd members, Patroni nodes (the active site first, so it leads) and
-        an API per site, migrated and seeded; what already exists is started again."""
+        an API per site, migrated and seeded; what already exists is started again. With
+        `rtt_ms`, connections between sites cross a delaying relay (app.localcluster.latency)."""
         require_root()
         if len(set(sites)) != len(sites) or not 2 <= len(sites) <= 3:
             raise ClusterError("--sites takes two or three distinct names, e.g. render,railway,fly")
@@ -150,6 +154,8 @@ class SitesCluster(PatroniSet):
             state = self._create(sites)
         self._stop_processes()  # a crashed run's leftovers
         self.fabric.create()
+        if rtt_ms > 0:
+            self._add_latency(rtt_ms)
         for member in self.etcd_members:
             member.launch()
         for member in self.etcd_members:
@@ -177,6 +183,13 @@ class SitesCluster(PatroniSet):
             self._start_api(site, api_env)
         self._record_pids()
         self._wait_apis(timeout)
+
+    def _add_latency(self, rtt_ms: float) -> None:
+        sites = self.fabric.sites
+        for site in sites:
+            others = [other.address for other in sites if other is not site]
+            log = self.base / site.name / "log" / "latency.log"
+            latency.install(site, others, rtt_ms, str(log))
 
     def _create(self, sites: list[str]) -> dict[str, Any]:
         passwords = {

@@ -20,9 +20,11 @@ from tests.ha.report import write
 from tests.monitor.backends import MonitorProcess
 from tests.sites import drills
 from tests.sites.drills import CLIENT, SiteDrillResult
+from tests.sites.wan import READS, WRITES, WanCost, measure
 
 START, END = "<!-- sites:start -->", "<!-- sites:end -->"
 SITES = ["render", "railway", "fly"]
+RTTS_MS = (0.0, 20.0, 50.0)
 
 
 def _s(value: float | None) -> str:
@@ -33,7 +35,9 @@ def _requests(result: SiteDrillResult, where: str) -> int:
     return sum(result.requests.get(where, {}).values())
 
 
-def render(results: list[SiteDrillResult], monitor_line: str, grace: float) -> str:
+def render(
+    results: list[SiteDrillResult], monitor_line: str, grace: float, costs: list[WanCost]
+) -> str:
     lines = [
         START,
         "## Sites: three sites, one catalogue (`make sites-report`)",
@@ -47,9 +51,8 @@ def render(results: list[SiteDrillResult], monitor_line: str, grace: float) -> s
         f"own site first, PARTITION_READ_GRACE_SECONDS={grace:g}). Load: 3 clients on each",
         "site's API and 2 on the failover client (`AsyncTrackrClient` with the three URLs in",
         "priority order), 80/20 reads/writes, each write followed by a read with its token;",
-        "the drill starts 3 s in. The sites are joined by veth links with **no added latency**",
-        "(this kernel has no `netem`, and the userspace delaying relay is not built yet), so",
-        "these figures are what a write costs on one machine, not across providers.",
+        "the drill starts 3 s in. The drills run with no added latency between sites; what",
+        "latency costs is measured separately below.",
         "",
         "- **writable**: drill start until the new leader's `pg_is_in_recovery()` is false;",
         "  **commits**: until a commit on it is acknowledged (a synchronous standby streams",
@@ -95,6 +98,34 @@ def render(results: list[SiteDrillResult], monitor_line: str, grace: float) -> s
         "",
         f"After healing everything, `trackr monitor` on the three APIs: {monitor_line}",
         "",
+        "### What a write costs across a WAN",
+        "",
+        "This kernel has no `netem`: `trackr cluster up --sites … --rtt-ms N` sends every",
+        "connection between sites through a userspace relay that delays each chunk by half the",
+        "round trip each way (app/localcluster/latency.py; clients are not delayed). A fresh",
+        f"cluster per round trip; {WRITES} sequential writes, then {READS} plain reads by id,",
+        "through the leader's site's API and through a replica site's API (milliseconds,",
+        "p50 / p95 for writes, p50 for reads):",
+        "",
+        "| round trip between sites | write at the leader's site | write at a replica site"
+        " | read at the leader's site | read at a replica site |",
+        "|---|---|---|---|---|",
+    ]
+    leader_site, replica_site = SITES[0], SITES[1]
+    for cost in costs:
+        lw, rw = cost.write_ms[leader_site], cost.write_ms[replica_site]
+        lines.append(
+            f"| {cost.rtt_ms:g} ms | {lw[0]:g} / {lw[1]:g} | {rw[0]:g} / {rw[1]:g} | "
+            f"{cost.read_ms[leader_site]:g} | {cost.read_ms[replica_site]:g} |"
+        )
+    lines += [
+        "",
+        "A write at the leader's site pays one round trip: its commit waits for another",
+        "site's standby (quorum commit). A write at a replica site pays one per statement",
+        "its API sends to the leader over the WAN (BEGIN, the INSERTs, the commit, the",
+        "position read). Plain reads at the leader's site go to another site's replica",
+        "(`nearest` prefers any replica to the primary), so they pay one round trip too.",
+        "",
         "What the figures say:",
         "- A killed site refuses connections at once: the failover client moves in one",
         "  request, and writes wait only for Patroni (the leader key's ttl, 20 s here).",
@@ -133,6 +164,7 @@ def _monitor(cluster: SitesCluster, base: Path) -> str:
             lambda doc: (
                 all(b["status"] == "up" for b in doc["backends"])
                 and all(b["product_count"] is not None for b in doc["backends"])
+                and len({b["product_count"] for b in doc["backends"]}) == 1
                 and doc["drift"]["drifted"] is False
             ),
             timeout=120,
@@ -158,7 +190,8 @@ def main() -> None:
             monitor_line = _monitor(cluster, base)
         finally:
             cluster.down()
-    write(render(results, monitor_line, grace), START, END)
+        costs = [measure(base, SITES, rtt, SECRET) for rtt in RTTS_MS]
+    write(render(results, monitor_line, grace, costs), START, END)
     print("wrote the Sites section of docs/failover.md")
 
 
