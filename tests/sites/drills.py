@@ -221,6 +221,7 @@ class SiteDrillResult:
 def summarize(
     name: str, broken: str, old_leader: str, load: SitesLoad, promoted: Promotion,
     broken_host: str,
+    cut_off: bool = True,
 ) -> SiteDrillResult:  # fmt: skip
     result = SiteDrillResult(name, broken, old_leader)
     fault = load.marks["fault"]
@@ -275,7 +276,7 @@ def summarize(
         for s in load.by_site[broken].of("read")
         if s.ok and s.started >= fault
     ]
-    if served:
+    if served and cut_off:
         result.broken_site_last_read = round(max(served) - fault, 2)
     return result
 
@@ -318,7 +319,8 @@ def run(stage: SitesStage, drill: SiteDrill) -> SiteDrillResult:
     finally:
         drill.after(stage, broken)
     broken_host = cluster.fabric.site(broken).client_address
-    result = summarize(drill.title, broken, old.name, load, promoted, broken_host)
+    cut_off = drill.action is partition  # a killed site serves nothing to time
+    result = summarize(drill.title, broken, old.name, load, promoted, broken_host, cut_off)
     result.load = load
     cluster.wait_healthy(len(cluster.nodes), 180)
     result.missing_acknowledged = missing_acknowledged(
