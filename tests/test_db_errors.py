@@ -13,7 +13,8 @@ from app.localcluster import Cluster
 from app.localcluster.node import Node
 from app.main import create_app
 from tests.conftest import make_settings
-from tests.support import wait_replicated
+from tests.support import bearer, wait_replicated
+from tests.test_routing import MAC
 
 
 @pytest.fixture
@@ -63,9 +64,19 @@ def test_terminated_backends_do_not_surface_as_500(client: TestClient, clean_db:
             "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
             "WHERE application_name = 'trackr-api'"
         )
-    # pool_pre_ping notices dead pooled connections and replaces them transparently.
+    # Reads retry on a fresh connection; a write pings its pooled connection first and
+    # takes a new one once when it is dead.
     for _ in range(5):
         assert client.get("/api/products").status_code == 200
+    for node in (clean_db.primary(), *clean_db.replicas()):
+        node.sql(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+            "WHERE application_name = 'trackr-api'"
+        )
+    auth = bearer(client.app.state.settings, "products:write")  # type: ignore[attr-defined]
+    for _ in range(3):
+        written = client.post("/api/products", json=MAC, headers=auth)
+        assert written.status_code == 201, written.text
 
 
 def test_a_replica_shutting_down_refuses_new_sessions_and_reads_move_on(

@@ -117,10 +117,11 @@ def replica_engine(url: str, settings: Settings) -> AsyncEngine:
 
 
 def primary_engine(url: str | Callable[[], str], settings: Settings) -> AsyncEngine:
-    # Writes cannot be retried blindly, so a dead pooled connection is caught before use;
-    # every statement (the ping and the commit included) has a client-side deadline.
+    # Writes cannot be retried blindly, so a dead pooled connection is caught before use:
+    # `write_transaction` pings it within the write's deadline. Every statement has a
+    # client-side deadline too.
     timeout = settings.db_write_timeout_seconds
-    return _app_engine(url, settings, timeout, pool_pre_ping=True)
+    return _app_engine(url, settings, timeout)
 
 
 def build_engines(

@@ -19,7 +19,7 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.db.database import Database
-from app.db.failures import describe, is_connect_failure
+from app.db.failures import DISCONNECTS, DRIVER_ERRORS, classify, describe, is_connect_failure
 from app.db.lsn import parse_lsn
 from app.db.routing import ReadSession, primary_unavailable, quietly
 from app.errors import InvalidConsistencyToken, SiteCutOff
@@ -97,10 +97,23 @@ async def write_transaction(database: Database) -> AsyncIterator[WriteTransactio
         # The whole write, commit included, has one deadline: a hung or partitioned primary
         # answers nothing, and every statement's own timeout would add up.
         async with asyncio.timeout(database.pool.settings.db_write_timeout_seconds):
-            # Checked out now (it would be at the first statement): the driver's connection
-            # is at hand if the deadline passes mid-statement.
-            raw = await (await session.connection()).get_raw_connection()
-            driver = raw.driver_connection
+            # Checked out and pinged now, the driver's connection at hand should the deadline
+            # pass mid-statement. Not SQLAlchemy's pre-ping: it pings inside a transaction
+            # and rolls back in a `finally`, so a deadline that cancels the ping on a silent
+            # server then waits out the rollback's own timeout too (5-7.5 s seen, for 3).
+            for fresh in (False, True):
+                raw = await (await session.connection()).get_raw_connection()
+                driver = raw.driver_connection
+                try:
+                    await driver.execute("SELECT 1")
+                    break
+                except DRIVER_ERRORS as exc:
+                    if fresh or classify(exc) not in DISCONNECTS:
+                        raise
+                    # A pooled connection to a node that died or was demoted: once more,
+                    # on a new one.
+                    driver.terminate()
+                    await session.invalidate()
             yield transaction
             if session.in_transaction():
                 await session.commit()
