@@ -72,9 +72,10 @@ def test_a_hung_leader_holds_no_request_and_writes_return_within_a_second(
         request.applymarker(
             pytest.mark.xfail(
                 strict=False,
-                reason="through HAProxy one run of seven missed a figure since the breaker "
-                "became monitor-probed (not yet known which); the multi-host URL met them in "
-                "all four",
+                reason="through HAProxy a token read can fail: in CI one read with the token "
+                "of a write acknowledged as the leader froze got 503 after 4.1 s (its replica "
+                "had not shown the position, the leader could not answer); 11 of 13 runs "
+                "passed. The multi-host URL met every figure in every run",
             )
         )
     hang = drills.HangLeader()
