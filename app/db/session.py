@@ -54,7 +54,7 @@ def refuse_if_cut_off(database: Database) -> None:
     taken writes it cannot see. Clients move to another site."""
     pool = database.pool
     cut_off = pool.cut_off_seconds()
-    if cut_off is not None and cut_off > pool.settings.partition_read_grace_seconds:
+    if cut_off is not None and pool.past_partition_grace():
         raise _cut_off(database, cut_off, "its data may be stale; read at another site")
 
 

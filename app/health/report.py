@@ -106,9 +106,9 @@ def build_report(pool: ReplicaPool, started_at: float, version: str) -> HealthRe
     patroni = _patroni_report(pool)
     if patroni is not None and patroni.error:
         reasons.append(f"Patroni's view is unavailable, the replica set is frozen: {patroni.error}")
-    can_read = (primary_up or any(r.in_rotation for r in replicas)) and not (
-        cut_off is not None and cut_off > grace
-    )
+    can_read = (
+        primary_up or any(r.in_rotation for r in replicas)
+    ) and not pool.past_partition_grace()
     status: Status = "down" if not can_read else ("degraded" if reasons else "ok")
     return HealthReport(
         status=status,

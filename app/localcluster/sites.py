@@ -162,14 +162,12 @@ class SitesCluster(PatroniSet):
             member.wait_healthy(timeout)
         # At bootstrap the active site starts alone so that it initialises and leads; once
         # bootstrapped, every node at once: whoever led last may be needed to elect a leader.
-        first, *others = self.nodes
-        first.start()
-        if state.get("bootstrapped"):
-            for node in others:
-                node.start()
+        before_leader = self.nodes if state.get("bootstrapped") else self.nodes[:1]
+        for node in before_leader:
+            node.start()
         self._record_pids()
         leader = self.wait_for_leader(timeout)
-        for node in others:
+        for node in self.nodes[len(before_leader) :]:
             node.start()
         self._record_pids()
         if not state.get("bootstrapped"):

@@ -20,7 +20,7 @@ import httpx
 
 from app.db.patroni import PatroniMember
 from app.localcluster.ha import HaCluster
-from tests.faults.harness import Load, Stage, mark, missing_acknowledged, serve_cluster
+from tests.faults.harness import Load, Sample, Stage, mark, missing_acknowledged, serve_cluster
 from tests.faults.harness import run_load as drive
 
 HaStage = Stage[HaCluster]
@@ -90,6 +90,28 @@ class Promotion:
     # A commit on it was acknowledged: with synchronous replication, only once a standby
     # streams from it. Patroni's and PostgreSQL's part ends here; the rest is trackr's.
     commits: float | None = None
+
+    @property
+    def settled(self) -> float | None:
+        """When the new leader could take writes: its first acknowledged commit if seen."""
+        return self.commits or self.writable
+
+    def since(self, fault: float) -> tuple[float | None, float | None]:
+        """Seconds from the drill's start until writable, and until it commits."""
+
+        def after(moment: float | None) -> float | None:
+            return None if moment is None else round(moment - fault, 2)
+
+        return after(self.writable), after(self.commits)
+
+
+def slowest(samples: list[Sample], fault: float) -> tuple[float, str] | None:
+    """The longest any of `samples` waited, and which it was (kind, start, outcome)."""
+    if not samples:
+        return None
+    worst = max(samples, key=lambda s: s.latency)
+    outcome = worst.status or worst.error
+    return round(worst.latency, 2), f"{worst.kind} at {worst.started - fault:+.2f} s: {outcome}"
 
 
 async def watch_promotion(dsns: dict[str, str], t0: float, until: float) -> Promotion:
@@ -168,17 +190,13 @@ def summarize(name: str, old: str, load: Load, promoted: Promotion) -> DrillResu
             result.failures.setdefault(sample.kind, Counter())[reason] += 1
     result.acknowledged_writes = len(load.acknowledged_ids)
     fault = load.marks["fault"]
-    if load.samples:
-        slowest = max(load.samples, key=lambda s: s.latency)
-        result.slowest_request_seconds = round(slowest.latency, 2)
-        outcome = slowest.status or slowest.error
-        result.slowest_request = f"{slowest.kind} at {slowest.started - fault:+.2f} s: {outcome}"
-    if promoted.writable is not None:
+    worst = slowest(load.samples, fault)
+    if worst is not None:
+        result.slowest_request_seconds, result.slowest_request = worst
+    promotion = promoted.settled
+    if promotion is not None:
         result.new_leader = promoted.leader
-        result.promotion_seconds = round(promoted.writable - fault, 2)
-        if promoted.commits is not None:
-            result.commits_seconds = round(promoted.commits - fault, 2)
-        promotion = promoted.commits or promoted.writable
+        result.promotion_seconds, result.commits_seconds = promoted.since(fault)
         answered_ok = sorted(
             s.started + s.latency for s in load.of("write") if s.ok and s.started >= fault
         )

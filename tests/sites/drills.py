@@ -14,7 +14,8 @@ import time
 from collections import Counter
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import TypeVar
+from pathlib import Path
+from typing import Any, TypeVar
 
 import httpx
 
@@ -29,7 +30,8 @@ from tests.faults.harness import (
     client_loop,
     missing_acknowledged,
 )
-from tests.ha.drills import Promotion, watch_promotion
+from tests.ha.drills import Promotion, slowest, watch_promotion
+from tests.monitor.backends import MonitorProcess
 
 T = TypeVar("T")
 FAULT_AT = 3.0  # seconds of steady load before the drill
@@ -246,18 +248,13 @@ def summarize(
                     f"{where} at {sample.started - fault:+.2f} s: {sample.status or sample.error}"
                 )
     result.acknowledged_writes = len(load.acknowledged_ids)
-    if watched:
-        slowest = max(watched, key=lambda s: s.latency)
-        result.slowest_request_seconds = round(slowest.latency, 2)
-        result.slowest_request = (
-            f"{slowest.kind} at {slowest.started - fault:+.2f} s: {slowest.status or slowest.error}"
-        )
-    if promoted.writable is not None:
+    worst = slowest(watched, fault)
+    if worst is not None:
+        result.slowest_request_seconds, result.slowest_request = worst
+    promotion = promoted.settled
+    if promotion is not None:
         result.new_leader = promoted.leader
-        result.promotion_seconds = round(promoted.writable - fault, 2)
-        if promoted.commits is not None:
-            result.commits_seconds = round(promoted.commits - fault, 2)
-        promotion = promoted.commits or promoted.writable
+        result.promotion_seconds, result.commits_seconds = promoted.since(fault)
         firsts = []
         for where in [*result.others(), CLIENT]:
             oks = sorted(s.started + s.latency for s in load.by_site[where].of("write") if s.ok)
@@ -389,6 +386,24 @@ def rejoined(cluster: SitesCluster, site: str, timeout: float = 120) -> bool:
         steady = steady + 1 if following else 0
         time.sleep(0.5)
     return steady >= 3
+
+
+def monitor_one_catalogue(cluster: SitesCluster, directory: Path, timeout: float) -> dict[str, Any]:
+    """`trackr monitor` on every site's API until it shows them all up, one product count
+    and no drift; its status document then."""
+    backends = {site.name: cluster.api_url(site.name) for site in cluster.fabric.sites}
+    store = f"sqlite:///{directory}/monitor.db"
+    with MonitorProcess(backends, store, directory / "monitor.log") as monitor:
+        monitor.wait_until(
+            lambda doc: (
+                all(b["status"] == "up" for b in doc["backends"])
+                and all(b["product_count"] is not None for b in doc["backends"])
+                and len({b["product_count"] for b in doc["backends"]}) == 1
+                and doc["drift"]["drifted"] is False
+            ),
+            timeout=timeout,
+        )
+        return monitor.status()
 
 
 def served_by_own_node(cluster: SitesCluster, site: str, timeout: float = 60) -> bool:

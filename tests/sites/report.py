@@ -17,7 +17,6 @@ from app.localcluster.sites import SitesCluster
 from tests.faults.harness import SECRET
 from tests.faults.report import machine
 from tests.ha.report import write
-from tests.monitor.backends import MonitorProcess
 from tests.sites import drills
 from tests.sites.drills import CLIENT, SiteDrillResult
 from tests.sites.wan import READS, WRITES, WanCost, measure
@@ -158,20 +157,8 @@ def render(
 
 
 def _monitor(cluster: SitesCluster, base: Path) -> str:
-    backends = {site: cluster.api_url(site) for site in SITES}
-    store = f"sqlite:///{base}/monitor.db"
     started = time.monotonic()
-    with MonitorProcess(backends, store, base / "monitor.log") as monitor:
-        monitor.wait_until(
-            lambda doc: (
-                all(b["status"] == "up" for b in doc["backends"])
-                and all(b["product_count"] is not None for b in doc["backends"])
-                and len({b["product_count"] for b in doc["backends"]}) == 1
-                and doc["drift"]["drifted"] is False
-            ),
-            timeout=120,
-        )
-        doc = monitor.status()
+    doc = drills.monitor_one_catalogue(cluster, base, timeout=120)
     counts = ", ".join(f"{b['name']} {b['product_count']}" for b in doc["backends"])
     return (
         f"all three up and no drift within {time.monotonic() - started:.0f} s (products: {counts})."

@@ -9,7 +9,6 @@ from pathlib import Path
 import pytest
 
 from app.localcluster.sites import SitesCluster
-from tests.monitor.backends import MonitorProcess
 from tests.sites import drills
 from tests.sites.conftest import GRACE, SITES
 from tests.sites.drills import CLIENT, SiteDrillResult, SitesStage
@@ -76,17 +75,5 @@ def test_the_monitor_sees_three_sites_up_and_one_catalogue(
     sites: SitesCluster, tmp_path: Path
 ) -> None:
     sites.wait_healthy(len(SITES), 120)
-    backends = {site: sites.api_url(site) for site in SITES}
-    store = f"sqlite:///{tmp_path}/monitor.db"
-    with MonitorProcess(backends, store, tmp_path / "monitor.log") as monitor:
-        monitor.wait_until(
-            lambda doc: (
-                all(b["status"] == "up" for b in doc["backends"])
-                and all(b["product_count"] is not None for b in doc["backends"])
-                and len({b["product_count"] for b in doc["backends"]}) == 1
-                and doc["drift"]["drifted"] is False
-            ),
-            timeout=60,
-        )
-        status = monitor.status()
+    status = drills.monitor_one_catalogue(sites, tmp_path, timeout=60)
     assert {b["name"] for b in status["backends"]} == set(SITES)

@@ -176,6 +176,11 @@ class ReplicaPool:
             return None
         return self.reachability.cut_off_for(time.monotonic())
 
+    def past_partition_grace(self) -> bool:
+        """Cut off for longer than PARTITION_READ_GRACE_SECONDS: reads are refused."""
+        cut_off = self.cut_off_seconds()
+        return cut_off is not None and cut_off > self.settings.partition_read_grace_seconds
+
     def newest_wal_position(self) -> int:
         """The newest WAL position any node is known to have: what a real token can be."""
         positions = [self._newest_wal_seen, self.primary.wal_lsn or 0]
