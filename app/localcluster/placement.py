@@ -23,10 +23,12 @@ class Placement:
     site: Site | None = None
     tags: tuple[tuple[str, object], ...] = ()
 
-    def spawn(self, cmd: list[str], log: Path, run_as: RunAs, cwd: Path) -> int:
+    def spawn(
+        self, cmd: list[str], log: Path, run_as: RunAs, cwd: Path, env: dict[str, str] | None = None
+    ) -> int:
         if self.site is None:
-            return spawn(cmd, log, run_as, cwd)
-        return spawn(self.site.command(cmd, run_as), log, RunAs(), cwd)
+            return spawn(cmd, log, run_as, cwd, env)
+        return spawn(self.site.command(cmd, run_as), log, RunAs(), cwd, env)
 
 
 LOOPBACK = Placement()

@@ -7,6 +7,7 @@ import os
 import signal
 import subprocess
 import time
+from collections.abc import Mapping
 from pathlib import Path
 
 from app.localcluster.osuser import RunAs
@@ -42,8 +43,16 @@ def is_alive(pid: int | None, marker: str) -> bool:
     return not zombie and marker.encode() in cmdline
 
 
-def spawn(cmd: list[str], log: Path, run_as: RunAs, cwd: Path) -> int:
-    """Start `cmd` in its own session, detached from the caller, output appended to `log`."""
+def spawn(
+    cmd: list[str], log: Path, run_as: RunAs, cwd: Path, env: dict[str, str] | None = None
+) -> int:
+    """Start `cmd` in its own session, detached from the caller, output appended to `log`;
+    `env` adds to the environment it inherits."""
+    kwargs = run_as.popen_kwargs()
+    if env:
+        inherited = kwargs.get("env", os.environ)
+        assert isinstance(inherited, Mapping)
+        kwargs["env"] = {**inherited, **env}
     with open(log, "ab") as out:
         process = subprocess.Popen(
             cmd,
@@ -52,7 +61,7 @@ def spawn(cmd: list[str], log: Path, run_as: RunAs, cwd: Path) -> int:
             stderr=subprocess.STDOUT,
             cwd=cwd,
             start_new_session=True,
-            **run_as.popen_kwargs(),  # type: ignore[call-overload]
+            **kwargs,  # type: ignore[call-overload]
         )
     return int(process.pid)
 

@@ -3,10 +3,12 @@
 Each site (`render`, `railway`, `fly`, …) is a network namespace (app.localcluster.netns)
 running its own etcd member (three members: a quorum survives one site), its Patroni node
 and a `trackr serve`. The first site is the active one (Patroni's `failover_priority`
-highest), the last the cold one (lowest: `doctrine_tags`). Synchronous mode: an
-acknowledged write exists at two sites. Inside a namespace every service has its standard
-port; the root namespace reaches a site on its client address, and the sites reach each
-other on their inter-site addresses, which `partition` silences.
+highest), the last the cold one (lowest). Quorum commit: an acknowledged write exists at two
+sites. Each process is started by the script its provider runs (deploy/sites/bin, through
+app.localcluster.site_scripts), on the same Patroni settings (deploy/sites/patroni.yml).
+Inside a namespace every service has its standard port; the root namespace reaches a site on
+its client address, and the sites reach each other on their inter-site addresses, which
+`partition` silences.
 """
 
 from __future__ import annotations
@@ -22,46 +24,28 @@ from typing import Any
 import httpx
 
 from app.localcluster import latency
-from app.localcluster.cluster import APP_DB
-from app.localcluster.etcd import Etcd
+from app.localcluster.cluster import APP_DB, APP_USER
 from app.localcluster.netns import Fabric, NetnsError, Site, require_root
-from app.localcluster.osuser import RunAs
-from app.localcluster.patroni import DCS_SETTINGS, PatroniNode
+from app.localcluster.osuser import RunAs, ensure_traversable
+from app.localcluster.patroni import PatroniNode
 from app.localcluster.patroni_set import PatroniSet
 from app.localcluster.placement import Placement
 from app.localcluster.processes import is_alive, kill, terminate
+from app.localcluster.site_scripts import (
+    SITES_DEPLOY,
+    SYSTEM_PATH,
+    SiteAddress,
+    SiteEtcd,
+    SitePatroniNode,
+    api_env,
+    script,
+    site_map,
+)
 from app.localcluster.state import ClusterError
 
 SITES_STATE_FILE = "sites.json"
 PG_PORT, PATRONI_PORT, ETCD_CLIENT_PORT, ETCD_PEER_PORT, API_PORT = 5432, 8008, 2379, 2380, 8000
 DEFAULT_SITES = ("render", "railway", "fly")
-# Quorum commit: a commit waits for ANY one other site, so losing or cutting off one replica
-# site stalls nothing; a dead walsender is noticed in seconds, not wal_sender_timeout's 60.
-SITES_DCS_SETTINGS: dict[str, Any] = {
-    **DCS_SETTINGS,
-    "synchronous_mode": "quorum",
-    "synchronous_node_count": 1,
-    "postgresql": {
-        **DCS_SETTINGS["postgresql"],
-        "parameters": {
-            **DCS_SETTINGS["postgresql"]["parameters"],
-            "wal_sender_timeout": "5s",
-            "wal_receiver_timeout": "5s",
-        },
-    },
-}
-
-
-def doctrine_tags(index: int, count: int) -> tuple[tuple[str, object], ...]:
-    """Patroni tags for the site at `index` of `count`: the active site (first) is preferred
-    as leader, the cold one (last) is the last resort.
-
-    Not `nofailover` for the cold site: in quorum mode Patroni puts a `nofailover` member in
-    the synchronous set only when no promotable one is left, so with the active site cut off
-    the new leader's commits first waited for the unreachable old leader (2.4 s measured)
-    and, with the warm site lost, the active site's did too.
-    """
-    return (("failover_priority", count - index),)
 
 
 def trackr_command() -> list[str]:
@@ -80,22 +64,47 @@ class SitesCluster(PatroniSet):
         return Fabric.for_directory(self.base, list(self._require()["sites"]))
 
     def _placement(self, site: Site) -> Placement:
-        names = list(self._require()["sites"])
         return Placement(
             listen_host="0.0.0.0",
             advertise_host=site.address,
             reach_host=site.client_address,
             peers=f"10.{site.octet}.0.0/16",
             site=site,
-            tags=(("site", site.name), *doctrine_tags(site.index, len(names))),
         )
+
+    @property
+    def site_map(self) -> str:
+        """TRACKR_SITE_MAP: every site on its inter-site address, with the standard ports."""
+        return site_map(
+            [
+                SiteAddress(
+                    s.name, s.address, PG_PORT, PATRONI_PORT, ETCD_CLIENT_PORT, ETCD_PEER_PORT
+                )
+                for s in self.fabric.sites
+            ]
+        )
+
+    def _site_vars(self, site: str, database: str = APP_DB) -> dict[str, str]:
+        """What every script of `site` is given: the map, the site and the secrets (on a
+        provider: its environment variables)."""
+        passwords = self._require()["passwords"]
+        return {
+            "TRACKR_SITE_MAP": self.site_map,
+            "TRACKR_SITE": site,
+            "PATRONI_SUPERUSER_PASSWORD": passwords["superuser"],
+            "PATRONI_REPLICATION_PASSWORD": passwords["replication"],
+            "PATRONI_REWIND_PASSWORD": passwords["rewind"],
+            "TRACKR_DB_USER": APP_USER,
+            "TRACKR_DB_PASSWORD": passwords["app"],
+            "TRACKR_DB_NAME": database,
+        }
 
     @property
     def nodes(self) -> list[PatroniNode]:
         if not hasattr(self, "_nodes"):
             state = self._require()
-            self._nodes = [
-                PatroniNode(
+            self._nodes: list[PatroniNode] = [
+                SitePatroniNode(
                     site.name,
                     PG_PORT,
                     PATRONI_PORT,
@@ -104,20 +113,18 @@ class SitesCluster(PatroniSet):
                     self.run_as,
                     state["pids"].get(site.name, {}).get("patroni"),
                     self._placement(site),
-                    SITES_DCS_SETTINGS,
+                    site_vars=self._site_vars(site.name),
                 )
                 for site in self.fabric.sites
             ]
         return self._nodes
 
     @property
-    def etcd_members(self) -> list[Etcd]:
+    def etcd_members(self) -> list[SiteEtcd]:
         if not hasattr(self, "_etcds"):
             state = self._require()
-            sites = self.fabric.sites
-            initial = ",".join(f"{s.name}=http://{s.address}:{ETCD_PEER_PORT}" for s in sites)
             self._etcds = [
-                Etcd(
+                SiteEtcd(
                     self.base / site.name,
                     ETCD_CLIENT_PORT,
                     ETCD_PEER_PORT,
@@ -125,9 +132,9 @@ class SitesCluster(PatroniSet):
                     state["pids"].get(site.name, {}).get("etcd"),
                     member=site.name,
                     placement=self._placement(site),
-                    initial_cluster=initial,
+                    site_vars=self._site_vars(site.name),
                 )
-                for site in sites
+                for site in self.fabric.sites
             ]
         return self._etcds
 
@@ -171,7 +178,7 @@ class SitesCluster(PatroniSet):
             node.start()
         self._record_pids()
         if not state.get("bootstrapped"):
-            self._create_app_database(leader)
+            # The app's role and database: post-bootstrap.sh made them, as on a provider.
             self._migrate_and_seed(leader.name)
             state = self._require()
             state["bootstrapped"] = True
@@ -209,6 +216,7 @@ class SitesCluster(PatroniSet):
                 shutil.rmtree(node.postgres.datadir)
             node.write_config([m.client_url for m in self.etcd_members], passwords)
         self._grant_access()
+        ensure_traversable(SITES_DEPLOY / "bin")
         return state
 
     def _record_pids(self) -> None:
@@ -221,16 +229,10 @@ class SitesCluster(PatroniSet):
         self._save(state)
 
     def site_env(self, site: str, database: str = APP_DB) -> dict[str, str]:
-        """What the API node at `site` runs with: every node's address, its own first."""
-        own = self.fabric.site(site)
-        ordered = [own, *(s for s in self.fabric.sites if s.name != site)]
-        hosts = ",".join(f"{s.address}:{PG_PORT}" for s in ordered)
-        return {
-            "DATABASE_URL": self.app_url(hosts, database) + "?target_session_attrs=read-write",
-            "PATRONI_URLS": ",".join(f"http://{s.address}:{PATRONI_PORT}" for s in ordered),
-            "TRACKR_SITE": site,
-            "READ_BALANCING": "nearest",
-        }
+        """What the API node at `site` runs with (every node's address, its own first), as
+        deploy/sites/bin/site-api.sh computes it."""
+        self.fabric.site(site)  # an unknown site's error
+        return api_env(self._site_vars(site, database))
 
     def _leader_url(self, leader: str, database: str = APP_DB) -> str:
         address = self.fabric.site(leader).client_address
@@ -249,15 +251,17 @@ class SitesCluster(PatroniSet):
         pids = state["pids"].setdefault(site.name, {})
         if is_alive(pids.get("api"), "serve"):
             return
+        serve = [*trackr_command(), "serve", "--host", "0.0.0.0", "--port", str(API_PORT)]
         env = {
             "APP_ENV": "development", "LOG_FORMAT": "json", "LOG_LEVEL": "WARNING",
-            "PATH": "/usr/bin:/bin", **api_env, **self.site_env(site.name),
+            "PATH": SYSTEM_PATH, **api_env, **self._site_vars(site.name),
+            "TRACKR_API_COMMAND": " ".join(serve),
         }  # fmt: skip
-        cmd = [*trackr_command(), "serve", "--host", "0.0.0.0", "--port", str(API_PORT)]
         log = self.base / site.name / "log" / "api.log"
         with open(log, "ab") as out:
             process = subprocess.Popen(
-                site.command(cmd, RunAs()), stdin=subprocess.DEVNULL, stdout=out,
+                site.command([str(script("site-api.sh"))], RunAs()),
+                stdin=subprocess.DEVNULL, stdout=out,
                 stderr=subprocess.STDOUT, env=env, start_new_session=True,
                 cwd=Path(__file__).resolve().parents[2],
             )  # fmt: skip
