@@ -2,6 +2,10 @@
 # One image for Render, Railway, Fly.io and docker-compose. Migrations are a separate step
 # (`alembic upgrade head`: pre-deploy / release command / the compose `migrate` service).
 ARG PYTHON_VERSION=3.12
+# `api` (default): trackr's API alone. `site`: what one site of the three-sites topology runs
+# (deploy/sites: etcd, Patroni, PostgreSQL 16 and the Tailscale mesh beside the API). Render
+# and Railway pass service variables as build arguments; Fly takes [build.args].
+ARG TRACKR_IMAGE_VARIANT=api
 
 FROM python:${PYTHON_VERSION}-slim-bookworm AS build
 ENV UV_COMPILE_BYTECODE=1 \
@@ -45,3 +49,39 @@ STOPSIGNAL SIGTERM
 HEALTHCHECK --interval=10s --timeout=3s --start-period=20s --retries=3 \
     CMD ["python", "-c", "import os, urllib.request; urllib.request.urlopen('http://127.0.0.1:%s/health/live' % os.environ.get('PORT', '8000'), timeout=2)"]
 CMD ["trackr", "serve"]
+
+FROM runtime AS variant-api
+
+FROM runtime AS variant-site
+USER root
+ARG PATRONI_VERSION=4.1.5
+ARG POSTGRES_MAJOR=16
+RUN apt-get update \
+ && apt-get install -y --no-install-recommends ca-certificates curl gnupg \
+ && curl -fsSL https://www.postgresql.org/media/keys/ACCC4CF8.asc \
+      | gpg --dearmor -o /usr/share/keyrings/pgdg.gpg \
+ && echo "deb [signed-by=/usr/share/keyrings/pgdg.gpg] https://apt.postgresql.org/pub/repos/apt bookworm-pgdg main" \
+      > /etc/apt/sources.list.d/pgdg.list \
+ && curl -fsSL https://pkgs.tailscale.com/stable/debian/bookworm.noarmor.gpg \
+      -o /usr/share/keyrings/tailscale-archive-keyring.gpg \
+ && curl -fsSL https://pkgs.tailscale.com/stable/debian/bookworm.tailscale-keyring.list \
+      -o /etc/apt/sources.list.d/tailscale.list \
+ && apt-get update \
+ && apt-get install -y --no-install-recommends "postgresql-${POSTGRES_MAJOR}" etcd-server \
+      socat supervisor tailscale \
+ && python -m venv /opt/patroni \
+ && /opt/patroni/bin/pip install --no-cache-dir "patroni[etcd3,psycopg3]==${PATRONI_VERSION}" \
+ && apt-get purge -y --auto-remove curl gnupg \
+ && rm -rf /var/lib/apt/lists/*
+COPY deploy/sites/patroni.yml deploy/sites/supervisord-*.conf /etc/trackr-site/
+COPY deploy/sites/bin/ /usr/local/lib/trackr-site/
+COPY deploy/patroni/post-bootstrap.sh /usr/local/bin/post-bootstrap.sh
+ENV PATH="/opt/patroni/bin:/usr/lib/postgresql/${POSTGRES_MAJOR}/bin:${PATH}" \
+    PATRONI_POSTGRESQL_BIN_DIR=/usr/lib/postgresql/${POSTGRES_MAJOR}/bin \
+    TRACKR_PATRONI_CONFIG=/etc/trackr-site/patroni.yml
+# The platforms check the API's role over HTTP; a node has no API to check.
+HEALTHCHECK NONE
+# supervisord starts as root and runs each program as its own user (postgres, trackr).
+CMD ["/usr/local/lib/trackr-site/site-start.sh"]
+
+FROM variant-${TRACKR_IMAGE_VARIANT}

@@ -30,8 +30,9 @@ def compose() -> dict[str, Any]:
     return data
 
 
-def final_stage(dockerfile: str) -> str:
-    return dockerfile.split("\nFROM ")[-1]
+def runtime_stage(dockerfile: str) -> str:
+    """The API's stage: what the default variant (`api`) is, unchanged."""
+    return dockerfile.split(" AS runtime\n")[1].split("\nFROM ")[0]
 
 
 @pytest.mark.skipif(shutil.which("haproxy") is None, reason="haproxy is not installed")
@@ -118,7 +119,8 @@ def test_dockerfile() -> None:
     # Precompiled bytecode for dependencies and the (editable) project: the cold start.
     assert "UV_COMPILE_BYTECODE=1" in dockerfile
     assert re.search(r"^RUN \S*python -m compileall .*\bapp\b", dockerfile, re.M)
-    runtime = final_stage(dockerfile)
+    runtime = runtime_stage(dockerfile)
+    assert "FROM runtime AS variant-api\n\nFROM" in dockerfile, "the default adds nothing"
     user = re.findall(r"^USER\s+(\S+)", runtime, re.M)
     assert user, "the runtime stage must switch to a user"
     assert user[-1] not in {"root", "0"}
@@ -138,7 +140,10 @@ def test_dockerignore_keeps_the_image_small() -> None:
     lines = (ROOT / ".dockerignore").read_text().splitlines()
     assert lines[0 if lines[0] == "*" else lines.index("*")] == "*", "allow-list: ignore all first"
     allowed = {line[1:].rstrip("/") for line in lines if line.startswith("!")}
-    assert allowed == {"pyproject.toml", "uv.lock", "README.md", "alembic.ini", "alembic", "app"}
+    assert allowed == {
+        "pyproject.toml", "uv.lock", "README.md", "alembic.ini", "alembic", "app",
+        "deploy/sites", "deploy/patroni/post-bootstrap.sh",  # the `site` variant's
+    }  # fmt: skip
 
 
 def test_render_blueprint() -> None:
