@@ -70,3 +70,36 @@ def test_while_the_primary_is_down_a_forged_token_is_refused_and_a_real_one_serv
         assert served.headers["X-Served-By"] == "replica:replica1"
     finally:
         primary.start()
+
+
+@pytest.mark.timeout(40)  # asking the hung primary would take 60 s
+def test_a_token_this_node_issued_is_believed_without_asking_a_hung_primary(
+    clean_db: Cluster, settings: Settings
+) -> None:
+    """The node that issued a token knows the position exists: with its monitor's last look
+    older than the write, it does not ask the primary to believe it. Asking a hung primary
+    would hold the read for the primary's whole timeout (here 60 s, past the test's)."""
+    node_settings = make_settings(
+        clean_db,
+        replica_check_interval_seconds=60,
+        replica_read_timeout_seconds=60,
+        db_connect_timeout_seconds=60,
+        db_write_timeout_seconds=60,  # the primary's statements, reads included
+    )
+    with TestClient(create_app(node_settings), raise_server_exceptions=False) as node:
+        auth = bearer(settings, "products:write")
+        created = node.post("/api/products", json=MAC, headers=auth)
+        token = created.headers[TOKEN]
+        (replica,) = clean_db.replicas()
+        for _ in range(200):  # bounded: the replica replays a fresh write in milliseconds
+            query = f"SELECT pg_last_wal_replay_lsn() >= '{token}'::pg_lsn"
+            if replica.sql(query) == "t":
+                break
+        primary = clean_db.primary()
+        primary.freeze()
+        try:
+            read = node.get(f"/api/products/{created.json()['id']}", headers={TOKEN: token})
+        finally:
+            primary.thaw()
+        assert read.status_code == 200, read.text
+        assert read.headers["X-Served-By"] == "replica:replica1"

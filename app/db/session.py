@@ -76,10 +76,27 @@ def _cut_off(database: Database, seconds: float, advice: str) -> SiteCutOff:
     )
 
 
+# The token: a WAL position at or past the commit's end. The insert position read after the
+# commit also covers other sessions' WAL, which a leader that froze a moment later may never
+# have sent: no standby would ever reach it, and the token's reads would wait for the next
+# leader. A synchronous standby's flush position is past this commit (the commit waited for
+# it) and on that standby, so the smaller of the two is exact enough and reachable. Seeing a
+# standby's positions takes pg_read_all_stats (granted to the app role where trackr creates
+# it); without it the insert position stands.
+COMMITTED_POSITION = text(
+    """
+    SELECT LEAST(pg_current_wal_insert_lsn(),
+                 COALESCE((SELECT max(flush_lsn) FROM pg_stat_replication
+                           WHERE sync_state IN ('sync', 'quorum')),
+                          pg_current_wal_insert_lsn()))::text
+    """
+)
+
+
 @dataclass
 class WriteTransaction:
     session: WriteSession
-    consistency_token: str | None = None  # the WAL insert position after the commit
+    consistency_token: str | None = None  # a WAL position at or past the commit (see above)
 
 
 @asynccontextmanager
@@ -117,8 +134,11 @@ async def write_transaction(database: Database) -> AsyncIterator[WriteTransactio
             yield transaction
             if session.in_transaction():
                 await session.commit()
-                lsn = await session.scalar(text("SELECT pg_current_wal_insert_lsn()::text"))
+                lsn = await session.scalar(COMMITTED_POSITION)
                 transaction.consistency_token = lsn
+                # A token this node issued is never "ahead of every position": its reads
+                # need not ask the primary (which may be hanging by then) to believe it.
+                database.pool.saw_wal_position(parse_lsn(lsn))
         breaker.record_success()
     except BaseException as exc:
         if is_connect_failure(exc) and generation == database.pool.writer_generation:
