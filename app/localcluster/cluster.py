@@ -19,6 +19,9 @@ from app.localcluster.state import ClusterDirectory, ClusterError
 
 APP_DB = "trackr"
 APP_USER = "trackr"
+# The standbys' positions in pg_stat_replication, which make a write's consistency token exact
+# (app/db/session.py); nothing else.
+APP_ROLE_GRANT = f"GRANT pg_read_all_stats TO {APP_USER}"
 REPLICATION_USER = "replicator"
 STATE_FILE = "cluster.json"
 
@@ -148,6 +151,7 @@ class Cluster(ClusterDirectory):
             f"PASSWORD '{state['replication_password']}'"
         )
         primary.sql(f"CREATE ROLE {APP_USER} WITH LOGIN PASSWORD '{state['app_password']}'")
+        primary.sql(APP_ROLE_GRANT)
         primary.sql(f"CREATE DATABASE {APP_DB} OWNER {APP_USER}")
         self._save(state)
         return state

@@ -13,7 +13,7 @@ from typing import Any
 import httpx
 
 from app.db.patroni import PatroniMember, parse_cluster
-from app.localcluster.cluster import APP_DB, APP_USER
+from app.localcluster.cluster import APP_DB, APP_ROLE_GRANT, APP_USER
 from app.localcluster.node import NodeCommandError
 from app.localcluster.osuser import ensure_traversable
 from app.localcluster.patroni import PatroniNode
@@ -75,6 +75,7 @@ class PatroniSet(ClusterDirectory):
         postgres = self.node(leader.name).postgres
         password = self._require()["passwords"]["app"]
         postgres.sql(f"CREATE ROLE {APP_USER} WITH LOGIN PASSWORD '{password}'")
+        postgres.sql(APP_ROLE_GRANT)
         postgres.sql(f"CREATE DATABASE {APP_DB} OWNER {APP_USER}")
 
     def start_node(self, name: str) -> None:

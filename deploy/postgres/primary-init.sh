@@ -31,6 +31,8 @@ if [ -n "${APP_DB_USER:-}" ]; then
     --set=db="${POSTGRES_DB:-postgres}" <<'SQL'
 SELECT format('CREATE ROLE %I WITH LOGIN PASSWORD %L', :'user', :'password')
 WHERE NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = :'user') \gexec
+-- The standbys' positions, which make a write's consistency token exact (app/db/session.py).
+SELECT format('GRANT pg_read_all_stats TO %I', :'user') \gexec
 SELECT format('ALTER DATABASE %I OWNER TO %I', :'db', :'user') \gexec
 SELECT format('ALTER SCHEMA public OWNER TO %I', :'user') \gexec
 SQL

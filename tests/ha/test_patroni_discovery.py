@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import Callable, Iterator
 from typing import Any
 
+import asyncpg
 import pytest
 from fastapi.testclient import TestClient
 
@@ -104,3 +106,25 @@ def test_an_unreachable_patroni_api_is_reported_and_reads_still_work(
         read = client.get(f"/api/products/{ha_stage.seeded_ids[0]}")
         assert read.status_code == 200
         assert read.headers["X-Served-By"] == "primary"
+
+
+def test_the_app_role_sees_the_synchronous_standbys_position(ha_stage: HaStage) -> None:
+    """A write's consistency token is the smaller of the insert position and the synchronous
+    standby's flush position (app/db/session.py): exact only if the app's role can read that
+    position, which the cluster grants it (pg_read_all_stats)."""
+    cluster = ha_stage.cluster
+    cluster.wait_healthy(len(cluster.nodes), 90)
+    writer = cluster.env()["DATABASE_URL"]
+
+    async def visible_sync_positions() -> int:
+        connection = await asyncpg.connect(writer)
+        try:
+            count: int = await connection.fetchval(
+                "SELECT count(flush_lsn) FROM pg_stat_replication "
+                "WHERE sync_state IN ('sync', 'quorum')"
+            )
+            return count
+        finally:
+            await connection.close()
+
+    assert asyncio.run(visible_sync_positions()) == 1
