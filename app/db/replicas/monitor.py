@@ -85,9 +85,10 @@ class Monitor:
         # should open the breaker one timeout after the round starts, not two.
         await asyncio.gather(pool.follow_patroni(census=True), self.check_primary())
         await asyncio.gather(*(self._check_replica(r) for r in pool.replicas.values()))
-        promoted = any(r.reachable and r.in_recovery is False for r in pool.replicas.values())
+        promoted = [r for r in pool.replicas.values() if r.reachable and r.in_recovery is False]
         if promoted and pool.breaker.state is not BreakerState.CLOSED:
             # A replica was just promoted: the writer may be back, don't wait a round.
+            await pool.follow_promoted(promoted[0])
             await self.check_primary()
         pool.observer.round_checked(pool)
 

@@ -146,6 +146,16 @@ class ReplicaPool:
             if view.leader is not None:
                 await self._follow_leader(view.leader)
 
+    async def follow_promoted(self, replica: ReplicaHealth) -> None:
+        """A Patroni member seen promoted while the writer fails: writes go to it first.
+        Patroni's own view names the new leader up to a loop (`loop_wait`) after it promoted
+        it, and until then new connections would meet the old, perhaps hung, leader first.
+        Only a Patroni member: a replica URL may be a proxy's port (HAProxy's replicas)."""
+        view = self.patroni_view
+        member = next((m for m in view.members if m.name == replica.name), None) if view else None
+        if member is not None:
+            await self._follow_leader(member)
+
     async def _follow_leader(self, leader: PatroniMember) -> None:
         """Connect to Patroni's leader first; drop connections opened to an old one."""
         self.primary.site = leader.site
