@@ -162,7 +162,7 @@ class PatroniSet(ClusterDirectory):
         """
         members = self.wait_healthy(len(self.nodes), timeout)
         if candidate is not None:
-            members = self._wait_synchronous(candidate, timeout)
+            members = self.wait_synchronous(candidate, timeout)
         leader = next(m for m in members if m.is_leader)
         if candidate is None:
             candidate = next(m.name for m in members if m.role in SYNC_ROLES)
@@ -172,7 +172,7 @@ class PatroniSet(ClusterDirectory):
             raise ClusterError(f"switchover refused ({response.status_code}): {response.text}")
         return self.wait_for_leader(timeout, not_named=leader.name)
 
-    def _wait_synchronous(self, name: str, timeout: float) -> list[PatroniMember]:
+    def wait_synchronous(self, name: str, timeout: float) -> list[PatroniMember]:
         """Wait until `name` is a synchronous standby: a node that just rejoined streams
         before Patroni adds it to the synchronous set, and Patroni refuses it until then."""
         deadline = time.monotonic() + timeout

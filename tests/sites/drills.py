@@ -296,6 +296,12 @@ def run(stage: SitesStage, drill: SiteDrill) -> SiteDrillResult:
     broken = stage.sites[drill.site_index]
     members = cluster.wait_healthy(len(cluster.nodes), 120)
     old = next(m for m in members if m.is_leader)
+    # Every standby in the quorum first: a node that rejoined after the last drill streams a
+    # loop before Patroni counts it, and cutting off the only counted one then stalls commits
+    # until Patroni drops it (38 writes failed at the other sites in one report run).
+    for member in members:
+        if not member.is_leader:
+            members = cluster.wait_synchronous(member.name, 120)
     candidates = {
         m.name: cluster.app_url(f"{cluster.fabric.site(m.name).client_address}:{PG_PORT}")
         for m in members
