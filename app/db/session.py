@@ -82,13 +82,13 @@ def _cut_off(database: Database, seconds: float, advice: str) -> SiteCutOff:
 # leader. A synchronous standby's flush position is past this commit (the commit waited for
 # it) and on that standby, so the smaller of the two is exact enough and reachable. Seeing a
 # standby's positions takes pg_read_all_stats (granted to the app role where trackr creates
-# it); without it the insert position stands.
+# it); without it, or with no synchronous standby, the subquery is NULL, which LEAST ignores:
+# the insert position stands.
 COMMITTED_POSITION = text(
     """
     SELECT LEAST(pg_current_wal_insert_lsn(),
-                 COALESCE((SELECT max(flush_lsn) FROM pg_stat_replication
-                           WHERE sync_state IN ('sync', 'quorum')),
-                          pg_current_wal_insert_lsn()))::text
+                 (SELECT max(flush_lsn) FROM pg_stat_replication
+                  WHERE sync_state IN ('sync', 'quorum')))::text
     """
 )
 
