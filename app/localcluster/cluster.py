@@ -19,9 +19,6 @@ from app.localcluster.state import ClusterDirectory, ClusterError
 
 APP_DB = "trackr"
 APP_USER = "trackr"
-# The standbys' positions in pg_stat_replication, which make a write's consistency token exact
-# (app/db/session.py); nothing else.
-APP_ROLE_GRANT = f"GRANT pg_read_all_stats TO {APP_USER}"
 REPLICATION_USER = "replicator"
 STATE_FILE = "cluster.json"
 
@@ -62,6 +59,15 @@ class NodeStatus:
     def line(self) -> str:
         lag = "-" if self.lag_bytes is None else f"{self.lag_bytes} B"
         return f"{self.name:<10} {self.role:<8} port {self.port:<6} {self.state:<10} lag {lag}"
+
+
+def create_app_database(primary: Node, password: str) -> None:
+    """The app's login and its database on a new primary. pg_read_all_stats lets it read the
+    standbys' positions in pg_stat_replication, which make a write's consistency token exact
+    (app/db/session.py)."""
+    primary.sql(f"CREATE ROLE {APP_USER} WITH LOGIN PASSWORD '{password}'")
+    primary.sql(f"GRANT pg_read_all_stats TO {APP_USER}")
+    primary.sql(f"CREATE DATABASE {APP_DB} OWNER {APP_USER}")
 
 
 class Cluster(ClusterDirectory):
@@ -150,9 +156,7 @@ class Cluster(ClusterDirectory):
             f"CREATE ROLE {REPLICATION_USER} WITH REPLICATION LOGIN "
             f"PASSWORD '{state['replication_password']}'"
         )
-        primary.sql(f"CREATE ROLE {APP_USER} WITH LOGIN PASSWORD '{state['app_password']}'")
-        primary.sql(APP_ROLE_GRANT)
-        primary.sql(f"CREATE DATABASE {APP_DB} OWNER {APP_USER}")
+        create_app_database(primary, state["app_password"])
         self._save(state)
         return state
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import signal
 import sys
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -65,7 +65,6 @@ class PatroniNode:
     run_as: RunAs
     pid: int | None = None
     placement: Placement = LOOPBACK
-    dcs: dict[str, Any] = field(default_factory=lambda: DCS_SETTINGS)
 
     @property
     def postgres(self) -> Node:
@@ -97,7 +96,7 @@ class PatroniNode:
             },
             "etcd3": {"hosts": [url.removeprefix("http://") for url in etcd_urls]},
             "bootstrap": {
-                "dcs": self.dcs,
+                "dcs": DCS_SETTINGS,
                 "initdb": [{"encoding": "UTF8"}, {"locale": "C"}, "data-checksums"],
             },
             "postgresql": {
@@ -129,7 +128,7 @@ class PatroniNode:
                     f"host all all {where.peers} scram-sha-256",
                 ],
             },
-            "tags": {"nofailover": False, "noloadbalance": False, **dict(where.tags)},
+            "tags": {"nofailover": False, "noloadbalance": False},
         }
         self.config_path.parent.mkdir(exist_ok=True)
         self.config_path.write_text(json.dumps(config, indent=2))

@@ -13,7 +13,7 @@ from typing import Any
 import httpx
 
 from app.db.patroni import PatroniMember, parse_cluster
-from app.localcluster.cluster import APP_DB, APP_ROLE_GRANT, APP_USER
+from app.localcluster.cluster import APP_DB, APP_USER, create_app_database
 from app.localcluster.node import NodeCommandError
 from app.localcluster.osuser import ensure_traversable
 from app.localcluster.patroni import PatroniNode
@@ -72,11 +72,8 @@ class PatroniSet(ClusterDirectory):
         raise ClusterError(f"no node {name!r}; nodes: {', '.join(n.name for n in self.nodes)}")
 
     def _create_app_database(self, leader: PatroniMember) -> None:
-        postgres = self.node(leader.name).postgres
         password = self._require()["passwords"]["app"]
-        postgres.sql(f"CREATE ROLE {APP_USER} WITH LOGIN PASSWORD '{password}'")
-        postgres.sql(APP_ROLE_GRANT)
-        postgres.sql(f"CREATE DATABASE {APP_DB} OWNER {APP_USER}")
+        create_app_database(self.node(leader.name).postgres, password)
 
     def start_node(self, name: str) -> None:
         node = self.node(name)

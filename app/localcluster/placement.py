@@ -21,7 +21,6 @@ class Placement:
     reach_host: str = "127.0.0.1"  # what this process connects to (the REST API)
     peers: str = "127.0.0.1/32"  # who may connect (pg_hba)
     site: Site | None = None
-    tags: tuple[tuple[str, object], ...] = ()
 
     def spawn(
         self, cmd: list[str], log: Path, run_as: RunAs, cwd: Path, env: dict[str, str] | None = None
