@@ -18,6 +18,7 @@ from pathlib import Path
 from app.auth import create_token
 from app.config import Settings
 from app.localcluster import Cluster
+from app.localcluster.ports import free_port
 from tests.faults.harness import SECRET, ApiServer
 
 MAC = {
@@ -34,6 +35,7 @@ class Trio:
     hung: ApiServer
     healthy: ApiServer
     token: str
+    frontend_origin: str  # the one origin the backends allow cross-origin calls from (CORS)
 
     @contextmanager
     def frozen(self) -> Iterator[None]:
@@ -51,7 +53,9 @@ class Trio:
 
 
 def start_trio(cluster: Cluster, logs: Path) -> Trio:
+    frontend_origin = f"http://127.0.0.1:{free_port()}"
     env = {
+        "CORS_ALLOW_ORIGINS": frontend_origin,
         "APP_ENV": "test",
         "JWT_SECRET": SECRET,
         "LOG_LEVEL": "WARNING",
@@ -66,7 +70,7 @@ def start_trio(cluster: Cluster, logs: Path) -> Trio:
     killed.process.kill()  # connection refused from now on
     killed.process.wait()
     token = create_token(Settings(app_env="test", jwt_secret=SECRET), ["products:write"], 3600)
-    return Trio(killed, hung, healthy, token)
+    return Trio(killed, hung, healthy, token, frontend_origin)
 
 
 def timed(action: Callable[[], object], count: int) -> list[float]:
@@ -99,7 +103,7 @@ def measure_client(cluster: Cluster, logs: Path, reads: int = 30) -> ClientFigur
     """Per-request latency of `get_product` through the client, in each failure layout."""
     import asyncio
 
-    from app.client import AsyncTrackrClient, TrackrClient
+    from trackr_client import AsyncTrackrClient, TrackrClient
 
     timeout, hedge_after = 1.0, 0.2
     trio = start_trio(cluster, logs)

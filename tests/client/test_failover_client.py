@@ -4,26 +4,16 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Iterator
 
 import pytest
+from trackr_client import AllBackendsUnavailable, ApiError, AsyncTrackrClient, TrackrClient
 
-from app.client import AllBackendsUnavailable, ApiError, AsyncTrackrClient, TrackrClient
 from app.localcluster import Cluster
-from tests.client.backends import MAC, Trio, mean, start_trio, timed
+from tests.client.backends import MAC, Trio, mean, timed
 
 pytestmark = pytest.mark.slow
 
 TIMEOUT = 1.0  # read timeout: what a hung backend costs the first request that meets it
-
-
-@pytest.fixture(scope="module")
-def trio(migrated: Cluster, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Trio]:
-    trio = start_trio(migrated, tmp_path_factory.mktemp("client"))
-    try:
-        yield trio
-    finally:
-        trio.stop()
 
 
 def client(trio: Trio, *urls: str, auto_idempotency: bool = True) -> TrackrClient:

@@ -5,8 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import httpx
-
-from app.client.policy import Call, FailoverPolicy, Failure
+from trackr_client.policy import Call, FailoverPolicy, Failure
 
 URLS = ["http://render.example", "http://railway.example"]
 WRITE = Call("POST", "/api/products", json={}, headers={"Idempotency-Key": "k"})

@@ -67,7 +67,7 @@ def _client_section(c: ClientFigures) -> list[str]:
         return f"{ms:.1f} ms ({ms - c.direct_ms:+.1f} ms)"
 
     return [
-        "## Failover client (`app.client`)",
+        "## Failover client (`trackr_client`)",
         "",
         "Three real `trackr serve` backends on one cluster: the first killed with SIGKILL",
         "(connection refused), the second frozen with SIGSTOP (it accepts connections and",

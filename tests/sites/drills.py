@@ -18,9 +18,9 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import httpx
+from trackr_client import AsyncTrackrClient, TrackrError
 
 from app.auth import create_token
-from app.client import AsyncTrackrClient, TrackrError
 from app.config import Settings
 from app.localcluster.sites import PG_PORT, SitesCluster
 from tests.faults.harness import (

@@ -24,9 +24,9 @@ from typing import Any, TypedDict
 
 import httpx
 
-from app.client.errors import AllBackendsUnavailable, ApiError
-from app.db.breaker import CircuitBreaker
-from app.db.lsn import parse_lsn
+from trackr_client.breaker import BackendBreaker
+from trackr_client.consistency import newest
+from trackr_client.errors import AllBackendsUnavailable, ApiError
 
 CONSISTENCY_HEADER = "X-Consistency-Token"
 IDEMPOTENCY_HEADER = "Idempotency-Key"
@@ -40,7 +40,7 @@ NOT_SENT = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout)
 @dataclass
 class Backend:
     url: str
-    breaker: CircuitBreaker
+    breaker: BackendBreaker
 
     @property
     def name(self) -> str:
@@ -112,7 +112,7 @@ class FailoverPolicy:
             raise ValueError("give at least one backend URL")
         self.auto_idempotency = auto_idempotency
         self.backends = [
-            Backend(url.rstrip("/"), CircuitBreaker(cooldown_seconds)) for url in base_urls
+            Backend(url.rstrip("/"), BackendBreaker(cooldown_seconds)) for url in base_urls
         ]
         self._token: str | None = None
 
@@ -147,18 +147,8 @@ class FailoverPolicy:
         backend.breaker.record_success()
         if response.status_code >= 400:
             raise ApiError(response.status_code, _problem(response), backend.name)
-        self._remember_token(response.headers.get(CONSISTENCY_HEADER))
+        self._token = newest(self._token, response.headers.get(CONSISTENCY_HEADER))
         return response
-
-    def _remember_token(self, token: str | None) -> None:
-        if not token:
-            return
-        try:
-            newer = self._token is None or parse_lsn(token) > parse_lsn(self._token)
-        except ValueError:
-            return
-        if newer:
-            self._token = token
 
     @property
     def consistency_token(self) -> str | None:

@@ -6,16 +6,16 @@ from typing import Any, TypeVar, Unpack
 
 import httpx
 
-from app.client import requests
-from app.client.models import PriceHistory, Product, ProductPage
-from app.client.policy import Attempts, ClientOptions, FailoverPolicy, Failure, http_options
-from app.client.requests import Request
+from trackr_client import requests
+from trackr_client.models import PriceHistory, Product, ProductPage
+from trackr_client.policy import Attempts, ClientOptions, FailoverPolicy, Failure, http_options
+from trackr_client.requests import Request
 
 T = TypeVar("T")
 
 
 class TrackrClient:
-    """Tries `base_urls` in order; see `app.client.policy` for what moves on and when.
+    """Tries `base_urls` in order; see `trackr_client.policy` for what moves on and when.
 
     `token` is a JWT for writes. Every write gets a fresh `Idempotency-Key` unless you pass
     one (`auto_idempotency=False` turns that off, and with it retries of writes elsewhere).

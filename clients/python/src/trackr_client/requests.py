@@ -8,8 +8,8 @@ from typing import Any, Generic, TypeVar
 
 import httpx
 
-from app.client.models import PriceHistory, Product, ProductPage
-from app.client.policy import Call, keyed
+from trackr_client.models import PriceHistory, Product, ProductPage
+from trackr_client.policy import Call, keyed
 
 T = TypeVar("T")
 

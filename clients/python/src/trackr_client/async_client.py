@@ -9,9 +9,9 @@ from typing import Any, TypeVar, Unpack
 
 import httpx
 
-from app.client import requests
-from app.client.models import PriceHistory, Product, ProductPage
-from app.client.policy import (
+from trackr_client import requests
+from trackr_client.models import PriceHistory, Product, ProductPage
+from trackr_client.policy import (
     Attempts,
     Backend,
     Call,
@@ -20,7 +20,7 @@ from app.client.policy import (
     Failure,
     http_options,
 )
-from app.client.requests import Request
+from trackr_client.requests import Request
 
 T = TypeVar("T")
 

@@ -1,0 +1,19 @@
+"""The client tests share three real backends on the test cluster: killed, hung, healthy."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+
+from app.localcluster import Cluster
+from tests.client.backends import Trio, start_trio
+
+
+@pytest.fixture(scope="session")
+def trio(migrated: Cluster, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Trio]:
+    trio = start_trio(migrated, tmp_path_factory.mktemp("client"))
+    try:
+        yield trio
+    finally:
+        trio.stop()
