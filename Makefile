@@ -7,7 +7,7 @@ REPLICAS ?= 1
 NODES ?= 2
 PYTEST_ARGS ?=
 
-.PHONY: help setup run test lint format pytest failover-report ha-report sites-report sites-deps monitor-screenshot bench bench-scale cluster-up cluster-down cluster-status ha-deps cluster-ha clean
+.PHONY: help setup ts-deps run test lint format pytest failover-report ha-report sites-report sites-deps monitor-screenshot frontend-screenshot bench bench-scale cluster-up cluster-down cluster-status ha-deps cluster-ha clean
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-16s %s\n", $$1, $$2}'
@@ -19,20 +19,31 @@ setup: ## Create .venv from uv.lock, Patroni included (bootstraps uv with pip wh
 	@# otherwise compile all its imports from source (about 1 s of each start).
 	@$(UV) run --frozen python -m compileall -q -j0 .venv/lib app alembic bench >/dev/null
 
+TS := clients/typescript
+
+ts-deps: $(TS)/node_modules/.package-lock.json ## The TypeScript client's npm packages, from its lockfile
+
+$(TS)/node_modules/.package-lock.json: $(TS)/package-lock.json
+	@command -v npm >/dev/null 2>&1 || { echo "npm is missing: install Node.js 20 (Debian: nodejs npm)"; exit 1; }
+	@cd $(TS) && npm ci --no-audit --no-fund --loglevel=error
+	@touch $@
+
 run: setup ## Start the local cluster, migrate, seed, print a dev token and serve on PORT
 	@$(UV) run --frozen trackr dev --replicas $(REPLICAS) --port $(PORT)
 
-lint: setup ## ruff (lint + format check), mypy and the import contracts (pyproject.toml)
+lint: setup ts-deps ## ruff, mypy, the import contracts; prettier and tsc on the TypeScript client
 	@$(UV) run --frozen ruff check .
 	@$(UV) run --frozen ruff format --check .
 	@$(UV) run --frozen mypy
 	@$(UV) run --frozen lint-imports --no-cache
+	@cd $(TS) && npm run --silent lint
 
 format: setup ## Apply ruff fixes and formatting
 	@$(UV) run --frozen ruff check --fix .
 	@$(UV) run --frozen ruff format .
+	@cd $(TS) && npm run --silent format
 
-pytest: setup ha-deps ## Only the tests
+pytest: setup ha-deps ts-deps ## Only the tests (the TypeScript client's and the browser's included)
 	@$(UV) run --frozen pytest $(PYTEST_ARGS)
 
 test: lint pytest ## Lint, type-check and run every test (real primary + replica)
@@ -54,6 +65,9 @@ sites-report: setup ha-deps sites-deps ## Three-site drills and WAN write costs 
 
 monitor-screenshot: setup ## Three local backends, one stopped, one drifted: docs/images/monitor-dashboard.png
 	@$(UV) run --frozen python -m tests.monitor.screenshot
+
+frontend-screenshot: setup ts-deps ## examples/frontend in Chromium, two of three backends down: docs/images/frontend.png
+	@$(UV) run --frozen python -m tests.client.frontend_screenshot
 
 cluster-up: setup ## Start the local cluster only
 	@$(UV) run --frozen trackr cluster up --replicas $(REPLICAS)

@@ -20,6 +20,7 @@ from alembic import command
 from app.config import Settings
 from app.localcluster import Cluster
 from app.main import create_app
+from tests.browser import browser  # noqa: F401 (the fixture, for every browser test)
 from tests.support import TEST_SECRET, bearer, wait_replicated
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -47,6 +47,18 @@ class Trio:
         finally:
             os.kill(self.hung.process.pid, signal.SIGCONT)
 
+    def describe(self) -> dict[str, object]:
+        """What the TypeScript tests are told (TRACKR_TEST_BACKENDS): URLs, the hung PID."""
+        assert self.hung.process is not None
+        return {
+            "killed": self.killed.base_url,
+            "hung": self.hung.base_url,
+            "healthy": self.healthy.base_url,
+            "hungPid": self.hung.process.pid,
+            "token": self.token,
+            "frontendOrigin": self.frontend_origin,
+        }
+
     def stop(self) -> None:
         for server in (self.killed, self.hung, self.healthy):
             server.stop()

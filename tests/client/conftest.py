@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
 from app.localcluster import Cluster
+from tests.client import typescript
 from tests.client.backends import Trio, start_trio
 
 
@@ -17,3 +19,9 @@ def trio(migrated: Cluster, tmp_path_factory: pytest.TempPathFactory) -> Iterato
         yield trio
     finally:
         trio.stop()
+
+
+@pytest.fixture(scope="session")
+def typescript_client() -> Path:
+    """The TypeScript client, built (clients/typescript/dist)."""
+    return typescript.build()

@@ -11,8 +11,8 @@ from selenium.webdriver.remote.webdriver import WebDriver
 from selenium.webdriver.support.ui import WebDriverWait
 
 from app.localcluster import Cluster
+from tests.browser import browser, chromium
 from tests.faults.harness import ApiServer, api_env
-from tests.monitor.test_dashboard_browser import browser, chromium
 
 __all__ = ["browser", "chromium"]
 

@@ -17,6 +17,7 @@ from alembic import command
 from app.auth import create_token
 from app.config import Settings
 from app.localcluster import Cluster
+from tests.browser import chromium
 from tests.conftest import alembic_config
 from tests.faults.harness import SECRET, seed_database
 from tests.monitor.backends import (
@@ -25,7 +26,6 @@ from tests.monitor.backends import (
     create_database,
     start_backend,
 )
-from tests.monitor.test_dashboard_browser import chromium
 
 OUTPUT = Path("docs/images/monitor-dashboard.png")
 
