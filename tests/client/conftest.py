@@ -12,7 +12,9 @@ from tests.client import typescript
 from tests.client.backends import Trio, start_trio
 
 
-@pytest.fixture(scope="session")
+# Package scope: the backends stop after the last client test, so their replica monitors'
+# sessions do not linger into tests that count the cluster's sessions.
+@pytest.fixture(scope="package")
 def trio(migrated: Cluster, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Trio]:
     trio = start_trio(migrated, tmp_path_factory.mktemp("client"))
     try:
