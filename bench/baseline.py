@@ -1,8 +1,10 @@
 """Ceilings to compare trackr against, in the same run: a constant-JSON endpoint (framework
-ceiling) and the same by-id and filtered-list queries on a bare asyncpg pool (driver ceiling).
+ceiling), the same by-id and filtered-list queries on a bare asyncpg pool, and the same
+product write (driver ceilings).
 
 Kept in the bench code, never in the app. Serve with uvicorn: `bench.baseline:app`,
-BASELINE_DSN pointing at the same replica trackr reads from.
+BASELINE_DSN pointing at the same replica trackr reads from, BASELINE_WRITE_DSN at the
+primary trackr writes to.
 """
 
 from __future__ import annotations
@@ -46,8 +48,15 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     app.state.pool = await asyncpg.create_pool(
         os.environ["BASELINE_DSN"], min_size=2, max_size=20, init=_init
     )
+    app.state.writer = await asyncpg.create_pool(
+        os.environ.get("BASELINE_WRITE_DSN", os.environ["BASELINE_DSN"]),
+        min_size=2,
+        max_size=20,
+        init=_init,
+    )
     yield
     await app.state.pool.close()
+    await app.state.writer.close()
 
 
 app = FastAPI(lifespan=lifespan)
@@ -91,3 +100,34 @@ def _typed(value: str) -> Any:
     if value.isdigit():
         return int(value)
     return {"true": True, "false": False}.get(value, value)
+
+
+INSERT_PRODUCT = (
+    "INSERT INTO products (category, name, url, price, currency, in_stock, attributes) "
+    f"VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING {COLUMNS}"
+)
+INSERT_PRICE = "INSERT INTO price_history (product_id, price, currency) VALUES ($1, $2, $3)"
+
+
+@app.post("/baseline/products")
+async def create(request: Request) -> Response:
+    """The write twin: parse the JSON, one transaction inserting the product and its first
+    price point, commit, then the WAL position for the token; 201 with the row."""
+    body = orjson.loads(await request.body())
+    async with request.app.state.writer.acquire() as conn:
+        async with conn.transaction():
+            row = await conn.fetchrow(
+                INSERT_PRODUCT,
+                body["category"],
+                body["name"],
+                body.get("url"),
+                Decimal(str(body["price"])),
+                body.get("currency", "USD"),
+                body.get("in_stock", True),
+                body.get("attributes", {}),
+            )
+            await conn.execute(INSERT_PRICE, row["id"], row["price"], row["currency"])
+        lsn = await conn.fetchval("SELECT pg_current_wal_insert_lsn()::text")
+    response = _json(dict(row), 201)
+    response.headers["X-Consistency-Token"] = lsn
+    return response

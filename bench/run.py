@@ -191,6 +191,7 @@ ORDER = [
     "prices",
     "health",
     "post",
+    "raw_post",
 ]
 
 
@@ -260,6 +261,12 @@ def main() -> None:
     parser.add_argument(
         "--rounds", type=int, default=3, help="alternating rounds of each twinned scenario"
     )
+    parser.add_argument(
+        "--only",
+        default="",
+        help="comma-separated scenarios (their twins come along), printed but not written "
+        "to docs: for iterating on one path, e.g. --only post",
+    )
     args = parser.parse_args()
     ensure_wrk()
     started = datetime.now(UTC)
@@ -300,6 +307,9 @@ def main() -> None:
             results["runs"][str(workers)] = _run_workers(
                 workers, base_env, replica_dsn, files, token, args, directory
             )
+        if args.only:
+            cluster.down()
+            return
         results["cold_start_seconds"] = cold_start(base_env)
     results["explain"] = explain(cluster, cursors)
     RESULTS.mkdir(parents=True, exist_ok=True)
@@ -330,7 +340,11 @@ def _run_workers(
 ) -> dict[str, Any]:
     print(f"bench: {workers} worker(s)", flush=True)
     trackr_env = {**base_env, "WEB_CONCURRENCY": str(workers)}
-    baseline_env = {**base_env, "BASELINE_DSN": replica_dsn}
+    baseline_env = {
+        **base_env,
+        "BASELINE_DSN": replica_dsn,
+        "BASELINE_WRITE_DSN": base_env["DATABASE_URL"],
+    }
     trackr_cmd = [str(BIN / "trackr"), "serve", "--host", "127.0.0.1"]
     baseline_cmd = [
         str(BIN / "uvicorn"),
@@ -356,15 +370,19 @@ def _run_workers(
 
         def drive(name: str, duration: float) -> wrk.WrkResult:
             target = baseline if name == "constant" or name.startswith("raw_") else trackr
-            script = "post.lua" if name == "post" else "paths.lua"
+            script = "post.lua" if name.endswith("post") else "paths.lua"
             env = {
                 **os.environ,
                 "PATHS_FILE": str(files.get(name, files["health"])),
                 "TOKEN": token,
+                "POST_PATH": "/baseline/products" if name == "raw_post" else "/api/products",
             }
             return wrk.run(name, target, script, env, duration, args.connections)
 
+        only = {n for n in args.only.split(",") if n}
         for name in ORDER:
+            if only and name not in only:
+                continue
             if name in TWINS.values():
                 continue  # measured in rounds with its trackr scenario
             pair = [name, TWINS[name]] if name in TWINS else [name]

@@ -15,8 +15,7 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import Any, NewType
 
-from sqlalchemy import text
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from app.db.database import Database
 from app.db.failures import DISCONNECTS, DRIVER_ERRORS, classify, describe, is_connect_failure
@@ -84,13 +83,11 @@ def _cut_off(database: Database, seconds: float, advice: str) -> SiteCutOff:
 # standby's positions takes pg_read_all_stats (granted to the app role where trackr creates
 # it); without it, or with no synchronous standby, the subquery is NULL, which LEAST ignores:
 # the insert position stands.
-COMMITTED_POSITION = text(
-    """
+COMMITTED_POSITION = """
     SELECT LEAST(pg_current_wal_insert_lsn(),
                  (SELECT max(flush_lsn) FROM pg_stat_replication
                   WHERE sync_state IN ('sync', 'quorum')))::text
-    """
-)
+"""
 
 
 @dataclass
@@ -106,8 +103,11 @@ async def write_transaction(database: Database) -> AsyncIterator[WriteTransactio
     breaker = database.pool.breaker
     if not breaker.allow():
         raise primary_unavailable(database)
-    session = AsyncSession(bind=database.engines.primary, expire_on_commit=False)
-    transaction = WriteTransaction(WriteSession(session))
+    # The session works on a connection held here from start to end, so that the token is
+    # read on it after the commit with the driver itself: through the session, that query
+    # would open a transaction of its own (BEGIN and ROLLBACK: two more round trips).
+    connection: AsyncConnection | None = None
+    session: AsyncSession | None = None
     generation = database.pool.writer_generation
     driver: Any = None
     try:
@@ -119,8 +119,8 @@ async def write_transaction(database: Database) -> AsyncIterator[WriteTransactio
             # and rolls back in a `finally`, so a deadline that cancels the ping on a silent
             # server then waits out the rollback's own timeout too (5-7.5 s seen, for 3).
             for fresh in (False, True):
-                raw = await (await session.connection()).get_raw_connection()
-                driver = raw.driver_connection
+                connection = await database.engines.primary.connect()
+                driver = (await connection.get_raw_connection()).driver_connection
                 try:
                     await driver.execute("SELECT 1")
                     break
@@ -130,11 +130,14 @@ async def write_transaction(database: Database) -> AsyncIterator[WriteTransactio
                     # A pooled connection to a node that died or was demoted: once more,
                     # on a new one.
                     driver.terminate()
-                    await session.invalidate()
+                    await quietly(connection.invalidate)
+            assert connection is not None
+            session = AsyncSession(bind=connection, expire_on_commit=False)
+            transaction = WriteTransaction(WriteSession(session))
             yield transaction
             if session.in_transaction():
                 await session.commit()
-                lsn = await session.scalar(COMMITTED_POSITION)
+                lsn = await driver.fetchval(COMMITTED_POSITION)
                 transaction.consistency_token = lsn
                 # A token this node issued is never "ahead of every position": its reads
                 # need not ask the primary (which may be hanging by then) to believe it.
@@ -149,9 +152,13 @@ async def write_transaction(database: Database) -> AsyncIterator[WriteTransactio
             # again. Cut first, then dropped from the pool.
             if driver is not None:
                 driver.terminate()
-            await quietly(session.invalidate)
-        else:
+            if connection is not None:
+                await quietly(connection.invalidate)
+        elif session is not None:
             await quietly(session.rollback)
         raise
     finally:
-        await quietly(session.close)
+        if session is not None:
+            await quietly(session.close)
+        if connection is not None:
+            await quietly(connection.close)

@@ -47,6 +47,23 @@ COUNTS_BY_CATEGORY = f"SELECT category, count(*) FROM {products.name} GROUP BY c
 LOCK_BY_ID = (
     select(*PRODUCT_COLUMNS).where(products.c.id == bindparam("product_id")).with_for_update()
 )
+# A new product and its first price point in one statement (one round trip), built once so
+# that SQLAlchemy compiles it once: PostgreSQL runs a data-modifying CTE even when the outer
+# query does not read it.
+_NEW_PRODUCT_FIELDS = ("category", "name", "url", "price", "currency", "in_stock", "attributes")
+_new_product = (
+    insert(products)
+    .values({name: bindparam(name, type_=products.c[name].type) for name in _NEW_PRODUCT_FIELDS})
+    .returning(*PRODUCT_COLUMNS)
+    .cte("new_product")
+)
+_first_price = insert(price_history).from_select(
+    ["product_id", "price", "currency"],
+    select(_new_product.c.id, _new_product.c.price, _new_product.c.currency),
+)
+INSERT_PRODUCT_WITH_PRICE = select(
+    *(_new_product.c[column.name].label(column.name) for column in PRODUCT_COLUMNS)
+).add_cte(_first_price.cte("first_price"))
 
 
 async def get_product(session: ReadSession, product_id: int) -> Record | None:
@@ -118,8 +135,8 @@ async def list_products(
 
 
 async def insert_product(session: AsyncSession, values: dict[str, Any]) -> RowMapping:
-    stmt = insert(products).values(**values).returning(*PRODUCT_COLUMNS)
-    return (await session.execute(stmt)).mappings().one()
+    """Insert a product with its first price-history point; the new row."""
+    return (await session.execute(INSERT_PRODUCT_WITH_PRICE, values)).mappings().one()
 
 
 async def update_product(

@@ -82,9 +82,7 @@ async def create_product(session: AsyncSession, data: ProductCreate) -> RowMappi
     values = data.model_dump(exclude={"attributes"})
     values["url"] = str(data.url) if data.url else None
     values["attributes"] = validate_attributes(category, data.attributes)
-    row = await repository.insert_product(session, values)
-    await repository.record_price(session, row["id"], row["price"], row["currency"])
-    return row
+    return await repository.insert_product(session, values)
 
 
 def _merge(stored: dict[str, Any], patch: dict[str, Any]) -> dict[str, Any]:
