@@ -66,7 +66,7 @@ def primary_unavailable(database: Database) -> PrimaryUnavailable:
     )
 
 
-async def check_in(
+async def _check_in(
     pool: Pool, connection: PoolProxiedConnection, failure: BaseException | None = None
 ) -> None:
     """Return a connection to its pool, or discard it after a failure mid-statement.
@@ -233,12 +233,12 @@ class ReadSession:
         try:
             result = await getattr(connection.driver_connection, method)(sql, *args)
         except PostgresError as exc:  # the server answered: usable unless it is leaving
-            await check_in(engine.pool, connection, exc if is_transient(exc) else None)
+            await _check_in(engine.pool, connection, exc if is_transient(exc) else None)
             raise
         except BaseException as exc:  # dropped, timed out or cancelled mid-statement
-            await check_in(engine.pool, connection, exc)
+            await _check_in(engine.pool, connection, exc)
             raise
-        await check_in(engine.pool, connection)
+        await _check_in(engine.pool, connection)
         return result
 
     async def _serve_from(self, replica: ReplicaHealth | None) -> None:

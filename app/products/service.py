@@ -6,10 +6,11 @@ from typing import Any
 
 from asyncpg import Record
 from pydantic import ValidationError
+from sqlalchemy import RowMapping
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.categories import Category, category_names, get_category
 from app.db.routing import ReadSession
-from app.db.session import WriteSession
 from app.errors import FieldProblem, NotFound, PreconditionFailed, ValidationProblem
 from app.products import repository
 from app.products.listing import SORTS, Cursor
@@ -76,12 +77,14 @@ async def list_products(session: ReadSession, query: ListQuery) -> tuple[list[Re
     return page, Cursor(sort, last[column], last["id"]).encode()
 
 
-async def create_product(session: WriteSession, data: ProductCreate) -> Record:
+async def create_product(session: AsyncSession, data: ProductCreate) -> RowMapping:
     category = require_category(data.category)
     values = data.model_dump(exclude={"attributes"})
     values["url"] = str(data.url) if data.url else None
     values["attributes"] = validate_attributes(category, data.attributes)
-    return await repository.insert_product(session, values)
+    row = await repository.insert_product(session, values)
+    await repository.record_price(session, row["id"], row["price"], row["currency"])
+    return row
 
 
 def _merge(stored: dict[str, Any], patch: dict[str, Any]) -> dict[str, Any]:
@@ -95,8 +98,8 @@ def _merge(stored: dict[str, Any], patch: dict[str, Any]) -> dict[str, Any]:
 
 
 async def update_product(
-    session: WriteSession, product_id: int, patch: ProductUpdate, expected_version: int | None
-) -> Record:
+    session: AsyncSession, product_id: int, patch: ProductUpdate, expected_version: int | None
+) -> RowMapping:
     current = await repository.lock_product(session, product_id)
     if current is None:
         raise _not_found(product_id)
@@ -120,7 +123,7 @@ async def update_product(
     return row
 
 
-async def delete_product(session: WriteSession, product_id: int) -> None:
+async def delete_product(session: AsyncSession, product_id: int) -> None:
     if not await repository.delete_product(session, product_id):
         raise _not_found(product_id)
 
