@@ -83,8 +83,15 @@ class Node:
         )
 
     def stop(self, mode: str = "fast") -> None:
-        if self.is_running():
+        if not self.is_running():
+            return
+        try:
             self.run("pg_ctl", "stop", "-w", "-t", "60", "-m", mode, "-D", str(self.datadir))
+        except NodeCommandError:
+            # A shutdown already under way (a smart stop whose last session just ended) may
+            # finish between the check and pg_ctl, which then finds no PID file: stopped.
+            if self.is_running():
+                raise
 
     def postmaster_pid(self) -> int | None:
         pid_file = self.datadir / "postmaster.pid"
