@@ -1,10 +1,12 @@
 """Three real `trackr serve` backends on one cluster: one killed, one hung, one healthy.
 
-Shared by the client tests and `python -m tests.client.report` (docs/failover.md figures).
+Shared by the client tests, `make failover-report` (docs/failover.md figures), `npm test` run
+alone (`python -m tests.client.serve_trio`) and `make frontend-screenshot`.
 """
 
 from __future__ import annotations
 
+import asyncio
 import os
 import signal
 import statistics
@@ -15,11 +17,13 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
+from alembic import command
 from app.auth import create_token
 from app.config import Settings
 from app.localcluster import Cluster
 from app.localcluster.ports import free_port
-from tests.faults.harness import SECRET, ApiServer
+from tests.conftest import alembic_config, private_dir
+from tests.faults.harness import SECRET, ApiServer, seed_database
 
 MAC = {
     "category": "mac",
@@ -85,6 +89,28 @@ def start_trio(cluster: Cluster, logs: Path) -> Trio:
     return Trio(killed, hung, healthy, token, frontend_origin)
 
 
+@contextmanager
+def trio_on_new_cluster(prefix: str, *, seeded: bool = False) -> Iterator[tuple[Trio, Path]]:
+    """A new migrated cluster (seeded with the demo catalogue if asked) and three backends on
+    it, for the scripts that run outside pytest; both are gone when the block ends. Yields the
+    trio and a private directory for the caller's own files."""
+    with private_dir(prefix) as path:
+        cluster = Cluster(path / "cluster")
+        try:
+            cluster.up(replicas=1)
+            url = cluster.env()["DATABASE_URL"]
+            command.upgrade(alembic_config(url), "head")
+            if seeded:
+                asyncio.run(seed_database(url))
+            trio = start_trio(cluster, path)
+            try:
+                yield trio, path
+            finally:
+                trio.stop()
+        finally:
+            cluster.destroy()
+
+
 def timed(action: Callable[[], object], count: int) -> list[float]:
     samples = []
     for _ in range(count):
@@ -113,8 +139,6 @@ class ClientFigures:
 
 def measure_client(cluster: Cluster, logs: Path, reads: int = 30) -> ClientFigures:
     """Per-request latency of `get_product` through the client, in each failure layout."""
-    import asyncio
-
     from trackr_client import AsyncTrackrClient, TrackrClient
 
     timeout, hedge_after = 1.0, 0.2

@@ -9,10 +9,7 @@ import signal
 import sys
 from types import FrameType
 
-from alembic import command
-from app.localcluster import Cluster
-from tests.client.backends import start_trio
-from tests.conftest import alembic_config, private_dir
+from tests.client.backends import trio_on_new_cluster
 
 
 def _exit(signum: int, _frame: FrameType | None) -> None:
@@ -21,19 +18,9 @@ def _exit(signum: int, _frame: FrameType | None) -> None:
 
 def main() -> None:
     signal.signal(signal.SIGTERM, _exit)
-    with private_dir("ts-client") as path:
-        cluster = Cluster(path / "cluster")
-        try:
-            cluster.up(replicas=1)
-            command.upgrade(alembic_config(cluster.env()["DATABASE_URL"]), "head")
-            trio = start_trio(cluster, path)
-            try:
-                print(json.dumps(trio.describe()), flush=True)
-                sys.stdin.read()
-            finally:
-                trio.stop()
-        finally:
-            cluster.destroy()
+    with trio_on_new_cluster("ts-client") as (trio, _):
+        print(json.dumps(trio.describe()), flush=True)
+        sys.stdin.read()
 
 
 if __name__ == "__main__":
