@@ -43,7 +43,7 @@ format: setup ## Apply ruff fixes and formatting
 	@$(UV) run --frozen ruff format .
 	@cd $(TS) && npm run --silent format
 
-pytest: setup ha-deps ts-deps ## Only the tests (the TypeScript client's and the browser's included)
+pytest: setup ha-deps redis-deps ts-deps ## Only the tests (the TypeScript client's and the browser's included)
 	@$(UV) run --frozen pytest $(PYTEST_ARGS)
 
 test: lint pytest ## Lint, type-check and run every test (real primary + replica)
@@ -79,6 +79,16 @@ sites-deps: ## Install Debian's nftables (WAN latency between local sites) when 
 	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nftables; \
 	  else \
 	    echo "nft is missing and cannot be installed here (not root): install nftables"; \
+	  fi; }
+
+redis-deps: ## Install Debian's redis-server for the rate-limit tests when it is missing (as root)
+	@command -v redis-server >/dev/null 2>&1 || { \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+	    echo "redis-server is missing: installing Debian's redis-server"; \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq redis-server; \
+	  else \
+	    echo "redis-server is missing and cannot be installed here (not root): install" \
+	         "redis-server; the tests that need it fail without it"; \
 	  fi; }
 
 ha-deps: ## Install Debian's etcd-server for the HA cluster when it is missing (as root)

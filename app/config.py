@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import re
 from functools import lru_cache
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from app.db.urls import SCHEMES, ReplicaUrl, parse_replica_urls
+
+if TYPE_CHECKING:
+    from limits import RateLimitItem
 
 MIN_SECRET_LENGTH = 32
 LOCAL_DATABASE_URL = "postgresql://trackr@127.0.0.1:5432/trackr"
@@ -72,6 +75,15 @@ class Settings(BaseSettings):
     idempotency_ttl_seconds: int = Field(24 * 3600, ge=60)
     shutdown_drain_seconds: float = Field(0.0, ge=0, le=300)
 
+    # Off by default: a limit per client address is only right once FORWARDED_ALLOW_IPS
+    # trusts the proxy in front (else every client is the proxy). The deploy files turn it on.
+    rate_limit_enabled: bool = False
+    rate_limit_storage_url: str = ""  # redis://…; empty: each process counts in memory
+    rate_limit_reads: str = "600/minute"
+    rate_limit_writes: str = "60/minute"
+    redis_timeout_seconds: float = Field(0.25, gt=0, le=10)
+    redis_cooldown_seconds: float = Field(5.0, gt=0, le=300)
+
     @field_validator("database_url")
     @classmethod
     def _postgres_url(cls, value: str) -> str:
@@ -118,6 +130,19 @@ class Settings(BaseSettings):
         for url in parse_list(value):
             if not url.startswith(("http://", "https://")):
                 raise ValueError(f"PATRONI_URLS entry {url!r} must be an http(s):// URL")
+        return value
+
+    @field_validator("rate_limit_reads", "rate_limit_writes")
+    @classmethod
+    def _rate_limit(cls, value: str) -> str:
+        parse_rate_limit(value)
+        return value
+
+    @field_validator("rate_limit_storage_url")
+    @classmethod
+    def _redis_url(cls, value: str) -> str:
+        if value and not value.startswith(REDIS_SCHEMES):
+            raise ValueError("RATE_LIMIT_STORAGE_URL must be a redis://, rediss:// or unix:// URL")
         return value
 
     @field_validator("cors_allow_origins")
@@ -189,6 +214,26 @@ def parse_origins(raw: str) -> list[str]:
                 "https://app.example.com (scheme, host, optional port; no path), or `*` alone"
             )
     return origins
+
+
+REDIS_SCHEMES = ("redis://", "rediss://", "unix://")
+
+
+def parse_rate_limit(raw: str) -> RateLimitItem:
+    """`600/minute`, `10/second`, `1000 per hour`: one limit (the `limits` notation)."""
+    from limits import parse_many  # imported when configured
+    from limits.errors import ConfigurationError
+
+    try:
+        items = parse_many(raw)
+    except (ConfigurationError, ValueError):
+        items = []
+    if len(items) != 1 or items[0].amount < 1:
+        raise ValueError(
+            f"{raw!r} is not one rate limit: write <count ≥ 1>/<second|minute|hour|day>, "
+            "for example 600/minute"
+        )
+    return items[0]
 
 
 def parse_weights(raw: str) -> dict[str, int]:

@@ -32,6 +32,8 @@ EXPOSED_HEADERS = (
     "ETag",
     "Location",
     "Retry-After",
+    "RateLimit-Policy",
+    "RateLimit",
     "X-Request-ID",
 )
 METHODS = ("GET", "HEAD", "POST", "PATCH", "DELETE", "OPTIONS")

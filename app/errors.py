@@ -110,3 +110,7 @@ class SiteCutOff(ServiceUnavailable):
     """This API node's site reaches too few database nodes: other sites serve, this one not."""
 
     slug, title = "site-cut-off", "This site is cut off from the other sites"
+
+
+class RateLimited(AppError):
+    status, slug, title = 429, "rate-limited", "Too many requests"

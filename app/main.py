@@ -32,6 +32,8 @@ from app.parameters import known_parameters_only
 from app.problems import install_error_handlers, install_openapi, problem_responses
 from app.products.hot import HotReadsMiddleware, verify_routes
 from app.products.router import router as products_router
+from app.ratelimit.limiter import RateLimiter
+from app.ratelimit.middleware import RateLimitMiddleware
 from app.stats.router import router as stats_router
 
 
@@ -54,6 +56,7 @@ def freeze_startup_heap() -> None:
 def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or get_settings()
     configure_logging(settings.log_level, settings.log_format)
+    limiter = RateLimiter(settings) if settings.rate_limit_enabled else None
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -73,6 +76,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         finally:
             purger.cancel()
             await database.stop()
+            if limiter is not None:
+                await limiter.aclose()
 
     # /docs and /redoc from the installed package's Swagger UI and ReDoc files, not a CDN:
     # they work on a private network.
@@ -86,6 +91,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         responses=problem_responses(422),
     )
     app.state.settings = settings
+    app.state.rate_limiter = limiter
     app.state.draining = threading.Event()
     app.state.started_at = time.monotonic()
     app.state.version = app.version
@@ -101,6 +107,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.add_middleware(HotReadsMiddleware)
     app.add_middleware(MethodsMiddleware)  # HEAD runs the GET, fast path included
     app.add_middleware(BodySizeLimitMiddleware, max_bytes=settings.max_body_bytes)
+    if limiter is not None:  # inside CORS: preflights never count, refusals carry CORS
+        app.add_middleware(RateLimitMiddleware, limiter=limiter, settings=settings)
     install_cors(app, settings)  # outside the fast path: preflights never reach it
     app.add_middleware(RequestContextMiddleware)
     return app

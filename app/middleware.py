@@ -37,6 +37,13 @@ DOCS_CSP = (
 )
 
 
+def route_path(scope: Scope) -> str:
+    """The path the app's routes see: without the root path a proxy mounts it under."""
+    path: str = scope["path"]
+    root: str = scope.get("root_path", "")
+    return path[len(root) :] if root and path.startswith(root + "/") else path
+
+
 def cache_policy(scope: Scope, status: int) -> str:
     """API reads (and the docs' static files) may be kept but are revalidated each time
     (their ETag makes that cheap); anything else (writes, errors, health, metrics) is never

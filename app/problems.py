@@ -217,6 +217,8 @@ DESCRIPTIONS = {
     412: "If-Match names another version",
     413: "The request body is too large",
     422: "Invalid parameters or body; `errors` lists each field",
+    429: "Over the rate limit (RATE_LIMIT_READS / RATE_LIMIT_WRITES, per token subject or "
+    "client address); retry after `Retry-After` seconds",
     503: "The database cannot serve this now; retry after `Retry-After` seconds. "
     "`/problems/primary-unavailable`: no writer (a failover is under way; every site says "
     "the same); `/problems/site-cut-off`: this site cannot reach the others (another site "
@@ -224,6 +226,17 @@ DESCRIPTIONS = {
 }
 HEADERS = {
     401: {"WWW-Authenticate": {"schema": {"type": "string"}, "description": "Bearer realm"}},
+    429: {
+        "Retry-After": {"schema": {"type": "integer"}, "description": "Seconds to wait"},
+        "RateLimit-Policy": {
+            "schema": {"type": "string"},
+            "description": 'The limit: `"reads";q=600;w=60` (draft-ietf-httpapi-ratelimit-headers)',
+        },
+        "RateLimit": {
+            "schema": {"type": "string"},
+            "description": 'What is left: `"reads";r=0;t=12` (remaining, seconds to reset)',
+        },
+    },
     503: {"Retry-After": {"schema": {"type": "integer"}, "description": "Seconds to wait"}},
 }
 

@@ -54,6 +54,8 @@ def _written(value: Any) -> str:
         return NO_DEFAULT
     if value == "":
         return "empty"
+    if isinstance(value, bool):
+        return str(value).lower()  # as an environment variable is written
     if isinstance(value, float) and value.is_integer():
         return str(int(value))
     return str(value)

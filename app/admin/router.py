@@ -22,7 +22,7 @@ from app.problems import problem_responses
 from app.responses import json_response
 
 log = logging.getLogger("trackr.admin")
-router = APIRouter(prefix="/admin", tags=["admin"])
+router = APIRouter(prefix="/admin", tags=["admin"], responses=problem_responses(429))
 AdminDep = Annotated[Principal, Depends(require_scope("admin"))]
 DatabaseDep = Annotated[Database, Depends(get_database)]
 

@@ -14,7 +14,7 @@ from app.problems import problem_responses
 from app.products.repository import counts_by_category
 from app.responses import json_response
 
-router = APIRouter(prefix="/api/categories", tags=["categories"])
+router = APIRouter(prefix="/api/categories", tags=["categories"], responses=problem_responses(429))
 
 
 class CategoryOut(BaseModel):

@@ -9,6 +9,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, Field
 
 from app.db.replicas import ReplicaPool
+from app.ratelimit.limiter import RateLimiter
 
 Status = Literal["ok", "degraded", "down"]
 
@@ -54,6 +55,18 @@ class PatroniReport(BaseModel):
     error: str | None = None
 
 
+class RateLimitReport(BaseModel):
+    """Informational: never changes `status` (Redis is a helper, not a dependency)."""
+
+    storage: Literal["redis", "memory"] = Field(
+        description="Where counts go now: `redis` (shared by the API nodes) or `memory` "
+        "(this process; Redis absent or failing)"
+    )
+    redis: Literal["up", "down", "not configured"]
+    error: str | None = None
+    fallbacks: int = Field(description="Requests counted in memory because Redis failed")
+
+
 class HealthReport(BaseModel):
     status: Status
     timestamp: datetime
@@ -63,9 +76,12 @@ class HealthReport(BaseModel):
     reasons: list[str]
     database: DatabaseReport
     patroni: PatroniReport | None = None
+    rate_limit: RateLimitReport | None = Field(None, description="With RATE_LIMIT_ENABLED")
 
 
-def build_report(pool: ReplicaPool, started_at: float, version: str) -> HealthReport:
+def build_report(
+    pool: ReplicaPool, started_at: float, version: str, limiter: RateLimiter | None = None
+) -> HealthReport:
     primary_up = pool.primary_up
     primary = PrimaryReport(
         site=pool.primary.site,
@@ -119,6 +135,19 @@ def build_report(pool: ReplicaPool, started_at: float, version: str) -> HealthRe
         reasons=reasons,
         database=DatabaseReport(primary=primary, replicas=replicas),
         patroni=patroni,
+        rate_limit=_rate_limit_report(limiter),
+    )
+
+
+def _rate_limit_report(limiter: RateLimiter | None) -> RateLimitReport | None:
+    if limiter is None:
+        return None
+    guard = limiter.guard
+    return RateLimitReport(
+        storage=limiter.storage,
+        redis=("up" if guard.up else "down") if limiter.uses_redis else "not configured",
+        error=guard.last_error if limiter.uses_redis and not guard.up else None,
+        fallbacks=guard.fallbacks,
     )
 
 

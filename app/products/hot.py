@@ -30,6 +30,7 @@ from starlette.routing import BaseRoute
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from app.dependencies import read_session
+from app.middleware import route_path
 from app.parameters import known_parameters_only
 from app.products import service
 from app.products.query import ListParams, parse_list, product_id
@@ -128,15 +129,8 @@ class HotReadsMiddleware:
         await self.app(scope, receive, send)
 
 
-def _route_path(scope: Scope) -> str:
-    """The path the app's routes see: without the root path a proxy mounts it under."""
-    path: str = scope["path"]
-    root: str = scope.get("root_path", "")
-    return path[len(root) :] if root and path.startswith(root + "/") else path
-
-
 def _recognise(request: Request) -> tuple[_Route | None, Serve | None]:
-    path = _route_path(request.scope)
+    path = route_path(request.scope)
     if path == router.prefix:
         # Parsed once: `list_query` reads the same cached `request.query_params`.
         return LIST_ROUTE, _list_request(request.query_params)

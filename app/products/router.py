@@ -31,7 +31,7 @@ from app.products.schemas import (
 )
 from app.responses import json_response
 
-router = APIRouter(prefix="/api/products", tags=["products"])
+router = APIRouter(prefix="/api/products", tags=["products"], responses=problem_responses(429))
 
 ProductId = Annotated[int, Path(ge=MIN_PRODUCT_ID, le=MAX_PRODUCT_ID, description="Product id")]
 NOT_MODIFIED: dict[int | str, dict[str, Any]] = {

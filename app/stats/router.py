@@ -15,7 +15,7 @@ from app.responses import json_response
 from app.stats.repository import newest, products_by_category, schema_revision
 from app.stats.schemas import StatsOut
 
-router = APIRouter(prefix="/api/stats", tags=["stats"])
+router = APIRouter(prefix="/api/stats", tags=["stats"], responses=problem_responses(429))
 
 
 @router.get(

@@ -13,6 +13,8 @@ from typing import Any
 import pytest
 import yaml
 
+from app.config import Settings
+
 ROOT = Path(__file__).resolve().parents[2]
 DEPLOY = ROOT / "deploy"
 SECRETS = (
@@ -148,8 +150,7 @@ def test_dockerignore_keeps_the_image_small() -> None:
 
 def test_render_blueprint() -> None:
     blueprint = yaml.safe_load((DEPLOY / "render.yaml").read_text())
-    (web,) = blueprint["services"]
-    assert web["type"] == "web"
+    (web,) = [s for s in blueprint["services"] if s["type"] == "web"]
     assert web["runtime"] == "docker"
     assert web["healthCheckPath"].startswith("/health")
     assert web["preDeployCommand"] == "alembic upgrade head"
@@ -160,6 +161,29 @@ def test_render_blueprint() -> None:
     (database,) = blueprint["databases"]
     assert env["DATABASE_URL"]["fromDatabase"]["name"] == database["name"]
     assert replica_source in {r["name"] for r in database["readReplicas"]}
+    (kv,) = [s for s in blueprint["services"] if s["type"] == "keyvalue"]
+    assert kv["ipAllowList"] == []  # the private network only
+    assert env["RATE_LIMIT_ENABLED"]["value"] == "true"
+    assert env["RATE_LIMIT_STORAGE_URL"]["fromService"] == {
+        "type": "keyvalue",
+        "name": kv["name"],
+        "property": "connectionString",
+    }
+
+
+def test_compose_redis_is_a_helper_not_a_dependency() -> None:
+    services = compose()["services"]
+    redis = services["redis"]
+    assert "--save" in redis["command"]
+    assert "redis-cli" in redis["healthcheck"]["test"]
+    for name in ("api-a", "api-b"):
+        api = services[name]
+        assert api["environment"]["RATE_LIMIT_STORAGE_URL"] == "redis://redis:6379/0"
+        assert "redis" not in api.get("depends_on", {})
+    Settings.model_validate(
+        {"app_env": "test", **{k: v for k, v in services["api-a"]["environment"].items()
+                               if k.startswith(("RATE_LIMIT", "REDIS"))}}
+    )  # fmt: skip
 
 
 def test_fly_toml() -> None:

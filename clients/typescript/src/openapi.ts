@@ -295,6 +295,8 @@ export interface components {
         HealthReport: {
             database: components["schemas"]["DatabaseReport"];
             patroni?: components["schemas"]["PatroniReport"] | null;
+            /** @description With RATE_LIMIT_ENABLED */
+            rate_limit?: components["schemas"]["RateLimitReport"] | null;
             /** Reasons */
             reasons: string[];
             /**
@@ -522,6 +524,30 @@ export interface components {
             /** Url */
             url?: string | null;
         };
+        /**
+         * RateLimitReport
+         * @description Informational: never changes `status` (Redis is a helper, not a dependency).
+         */
+        RateLimitReport: {
+            /** Error */
+            error?: string | null;
+            /**
+             * Fallbacks
+             * @description Requests counted in memory because Redis failed
+             */
+            fallbacks: number;
+            /**
+             * Redis
+             * @enum {string}
+             */
+            redis: "up" | "down" | "not configured";
+            /**
+             * Storage
+             * @description Where counts go now: `redis` (shared by the API nodes) or `memory` (this process; Redis absent or failing)
+             * @enum {string}
+             */
+            storage: "redis" | "memory";
+        };
         /** ReadyOut */
         ReadyOut: {
             /**
@@ -653,6 +679,21 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
+            /** @description Over the rate limit (RATE_LIMIT_READS / RATE_LIMIT_WRITES, per token subject or client address); retry after `Retry-After` seconds */
+            429: {
+                headers: {
+                    /** @description What is left: `"reads";r=0;t=12` (remaining, seconds to reset) */
+                    RateLimit?: string;
+                    /** @description The limit: `"reads";q=600;w=60` (draft-ietf-httpapi-ratelimit-headers) */
+                    "RateLimit-Policy"?: string;
+                    /** @description Seconds to wait */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
             /** @description The database cannot serve this now; retry after `Retry-After` seconds. `/problems/primary-unavailable`: no writer (a failover is under way; every site says the same); `/problems/site-cut-off`: this site cannot reach the others (another site serves) */
             503: {
                 headers: {
@@ -724,6 +765,21 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
+            /** @description Over the rate limit (RATE_LIMIT_READS / RATE_LIMIT_WRITES, per token subject or client address); retry after `Retry-After` seconds */
+            429: {
+                headers: {
+                    /** @description What is left: `"reads";r=0;t=12` (remaining, seconds to reset) */
+                    RateLimit?: string;
+                    /** @description The limit: `"reads";q=600;w=60` (draft-ietf-httpapi-ratelimit-headers) */
+                    "RateLimit-Policy"?: string;
+                    /** @description Seconds to wait */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
             /** @description The database cannot serve this now; retry after `Retry-After` seconds. `/problems/primary-unavailable`: no writer (a failover is under way; every site says the same); `/problems/site-cut-off`: this site cannot reach the others (another site serves) */
             503: {
                 headers: {
@@ -778,6 +834,21 @@ export interface operations {
             /** @description Invalid parameters or body; `errors` lists each field */
             422: {
                 headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Over the rate limit (RATE_LIMIT_READS / RATE_LIMIT_WRITES, per token subject or client address); retry after `Retry-After` seconds */
+            429: {
+                headers: {
+                    /** @description What is left: `"reads";r=0;t=12` (remaining, seconds to reset) */
+                    RateLimit?: string;
+                    /** @description The limit: `"reads";q=600;w=60` (draft-ietf-httpapi-ratelimit-headers) */
+                    "RateLimit-Policy"?: string;
+                    /** @description Seconds to wait */
+                    "Retry-After"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -855,6 +926,21 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
+            /** @description Over the rate limit (RATE_LIMIT_READS / RATE_LIMIT_WRITES, per token subject or client address); retry after `Retry-After` seconds */
+            429: {
+                headers: {
+                    /** @description What is left: `"reads";r=0;t=12` (remaining, seconds to reset) */
+                    RateLimit?: string;
+                    /** @description The limit: `"reads";q=600;w=60` (draft-ietf-httpapi-ratelimit-headers) */
+                    "RateLimit-Policy"?: string;
+                    /** @description Seconds to wait */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
             /** @description The database cannot serve this now; retry after `Retry-After` seconds. `/problems/primary-unavailable`: no writer (a failover is under way; every site says the same); `/problems/site-cut-off`: this site cannot reach the others (another site serves) */
             503: {
                 headers: {
@@ -901,6 +987,21 @@ export interface operations {
             /** @description Invalid parameters or body; `errors` lists each field */
             422: {
                 headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Over the rate limit (RATE_LIMIT_READS / RATE_LIMIT_WRITES, per token subject or client address); retry after `Retry-After` seconds */
+            429: {
+                headers: {
+                    /** @description What is left: `"reads";r=0;t=12` (remaining, seconds to reset) */
+                    RateLimit?: string;
+                    /** @description The limit: `"reads";q=600;w=60` (draft-ietf-httpapi-ratelimit-headers) */
+                    "RateLimit-Policy"?: string;
+                    /** @description Seconds to wait */
+                    "Retry-After"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -965,6 +1066,21 @@ export interface operations {
             /** @description Invalid parameters or body; `errors` lists each field */
             422: {
                 headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Over the rate limit (RATE_LIMIT_READS / RATE_LIMIT_WRITES, per token subject or client address); retry after `Retry-After` seconds */
+            429: {
+                headers: {
+                    /** @description What is left: `"reads";r=0;t=12` (remaining, seconds to reset) */
+                    RateLimit?: string;
+                    /** @description The limit: `"reads";q=600;w=60` (draft-ietf-httpapi-ratelimit-headers) */
+                    "RateLimit-Policy"?: string;
+                    /** @description Seconds to wait */
+                    "Retry-After"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -1065,6 +1181,21 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
+            /** @description Over the rate limit (RATE_LIMIT_READS / RATE_LIMIT_WRITES, per token subject or client address); retry after `Retry-After` seconds */
+            429: {
+                headers: {
+                    /** @description What is left: `"reads";r=0;t=12` (remaining, seconds to reset) */
+                    RateLimit?: string;
+                    /** @description The limit: `"reads";q=600;w=60` (draft-ietf-httpapi-ratelimit-headers) */
+                    "RateLimit-Policy"?: string;
+                    /** @description Seconds to wait */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
             /** @description The database cannot serve this now; retry after `Retry-After` seconds. `/problems/primary-unavailable`: no writer (a failover is under way; every site says the same); `/problems/site-cut-off`: this site cannot reach the others (another site serves) */
             503: {
                 headers: {
@@ -1131,6 +1262,21 @@ export interface operations {
             /** @description Invalid parameters or body; `errors` lists each field */
             422: {
                 headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Over the rate limit (RATE_LIMIT_READS / RATE_LIMIT_WRITES, per token subject or client address); retry after `Retry-After` seconds */
+            429: {
+                headers: {
+                    /** @description What is left: `"reads";r=0;t=12` (remaining, seconds to reset) */
+                    RateLimit?: string;
+                    /** @description The limit: `"reads";q=600;w=60` (draft-ietf-httpapi-ratelimit-headers) */
+                    "RateLimit-Policy"?: string;
+                    /** @description Seconds to wait */
+                    "Retry-After"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -1213,6 +1359,21 @@ export interface operations {
             /** @description Invalid parameters or body; `errors` lists each field */
             422: {
                 headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Over the rate limit (RATE_LIMIT_READS / RATE_LIMIT_WRITES, per token subject or client address); retry after `Retry-After` seconds */
+            429: {
+                headers: {
+                    /** @description What is left: `"reads";r=0;t=12` (remaining, seconds to reset) */
+                    RateLimit?: string;
+                    /** @description The limit: `"reads";q=600;w=60` (draft-ietf-httpapi-ratelimit-headers) */
+                    "RateLimit-Policy"?: string;
+                    /** @description Seconds to wait */
+                    "Retry-After"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -1336,6 +1497,21 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
+            /** @description Over the rate limit (RATE_LIMIT_READS / RATE_LIMIT_WRITES, per token subject or client address); retry after `Retry-After` seconds */
+            429: {
+                headers: {
+                    /** @description What is left: `"reads";r=0;t=12` (remaining, seconds to reset) */
+                    RateLimit?: string;
+                    /** @description The limit: `"reads";q=600;w=60` (draft-ietf-httpapi-ratelimit-headers) */
+                    "RateLimit-Policy"?: string;
+                    /** @description Seconds to wait */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
             /** @description The database cannot serve this now; retry after `Retry-After` seconds. `/problems/primary-unavailable`: no writer (a failover is under way; every site says the same); `/problems/site-cut-off`: this site cannot reach the others (another site serves) */
             503: {
                 headers: {
@@ -1402,6 +1578,21 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
+            /** @description Over the rate limit (RATE_LIMIT_READS / RATE_LIMIT_WRITES, per token subject or client address); retry after `Retry-After` seconds */
+            429: {
+                headers: {
+                    /** @description What is left: `"reads";r=0;t=12` (remaining, seconds to reset) */
+                    RateLimit?: string;
+                    /** @description The limit: `"reads";q=600;w=60` (draft-ietf-httpapi-ratelimit-headers) */
+                    "RateLimit-Policy"?: string;
+                    /** @description Seconds to wait */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
             /** @description The database cannot serve this now; retry after `Retry-After` seconds. `/problems/primary-unavailable`: no writer (a failover is under way; every site says the same); `/problems/site-cut-off`: this site cannot reach the others (another site serves) */
             503: {
                 headers: {
@@ -1448,6 +1639,21 @@ export interface operations {
             /** @description Invalid parameters or body; `errors` lists each field */
             422: {
                 headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Over the rate limit (RATE_LIMIT_READS / RATE_LIMIT_WRITES, per token subject or client address); retry after `Retry-After` seconds */
+            429: {
+                headers: {
+                    /** @description What is left: `"reads";r=0;t=12` (remaining, seconds to reset) */
+                    RateLimit?: string;
+                    /** @description The limit: `"reads";q=600;w=60` (draft-ietf-httpapi-ratelimit-headers) */
+                    "RateLimit-Policy"?: string;
+                    /** @description Seconds to wait */
+                    "Retry-After"?: number;
                     [name: string]: unknown;
                 };
                 content: {
