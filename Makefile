@@ -7,7 +7,7 @@ REPLICAS ?= 1
 NODES ?= 2
 PYTEST_ARGS ?=
 
-.PHONY: help setup ts-deps run test lint format pytest failover-report ha-report sites-report sites-deps monitor-screenshot frontend-screenshot bench bench-scale cluster-up cluster-down cluster-status ha-deps cluster-ha clean
+.PHONY: help setup ts-deps run test lint format pytest failover-report ha-report sites-report sites-deps monitor-screenshot frontend-screenshot bench bench-scale cluster-up cluster-down cluster-status ha-deps redis-deps cluster-ha clean
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-16s %s\n", $$1, $$2}'

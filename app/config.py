@@ -6,7 +6,7 @@ import re
 from functools import lru_cache
 from typing import TYPE_CHECKING, Literal
 
-from pydantic import Field, SecretStr, field_validator, model_validator
+from pydantic import Field, SecretStr, ValidationInfo, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from app.db.urls import SCHEMES, ReplicaUrl, parse_replica_urls
@@ -75,6 +75,12 @@ class Settings(BaseSettings):
     idempotency_ttl_seconds: int = Field(24 * 3600, ge=60)
     shutdown_drain_seconds: float = Field(0.0, ge=0, le=300)
 
+    # The read cache (app/cache): in memory, plus Redis when CACHE_URL is set.
+    cache_enabled: bool = True
+    cache_url: str = ""
+    cache_ttl_seconds: float = Field(1.0, gt=0, le=300)
+    cache_max_entries: int = Field(10_000, ge=1)
+
     # Off by default: a limit per client address is only right once FORWARDED_ALLOW_IPS
     # trusts the proxy in front (else every client is the proxy). The deploy files turn it on.
     rate_limit_enabled: bool = False
@@ -138,11 +144,12 @@ class Settings(BaseSettings):
         parse_rate_limit(value)
         return value
 
-    @field_validator("rate_limit_storage_url")
+    @field_validator("rate_limit_storage_url", "cache_url")
     @classmethod
-    def _redis_url(cls, value: str) -> str:
+    def _redis_url(cls, value: str, info: ValidationInfo) -> str:
         if value and not value.startswith(REDIS_SCHEMES):
-            raise ValueError("RATE_LIMIT_STORAGE_URL must be a redis://, rediss:// or unix:// URL")
+            name = (info.field_name or "").upper()
+            raise ValueError(f"{name} must be a redis://, rediss:// or unix:// URL")
         return value
 
     @field_validator("cors_allow_origins")

@@ -28,6 +28,7 @@ ALLOWED_HEADERS = (
 EXPOSED_HEADERS = (
     "X-Consistency-Token",
     "X-Served-By",
+    "X-Cache",
     "Idempotent-Replayed",
     "ETag",
     "Location",

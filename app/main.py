@@ -15,6 +15,9 @@ from fastapi_offline import FastAPIOffline
 
 from app.admin.repository import read_current as read_overrides
 from app.admin.router import router as admin_router
+from app.cache.listener import InvalidationListener
+from app.cache.middleware import ReadCacheMiddleware
+from app.cache.store import ReadCache
 from app.categories.router import router as categories_router
 from app.config import Settings, get_settings
 from app.cors import install_cors
@@ -57,6 +60,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or get_settings()
     configure_logging(settings.log_level, settings.log_format)
     limiter = RateLimiter(settings) if settings.rate_limit_enabled else None
+    cache = ReadCache(settings) if settings.cache_enabled else None
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -66,6 +70,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         database = Database.for_pool(pool)
         await database.start()
         app.state.database = database
+        listener = InvalidationListener(cache, pool) if cache is not None else None
+        if listener is not None:
+            await listener.start()
         purger = asyncio.create_task(
             purge_forever(database.engines.primary, settings.idempotency_ttl_seconds, 900)
         )
@@ -75,7 +82,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             yield
         finally:
             purger.cancel()
+            if listener is not None:
+                await listener.stop()
             await database.stop()
+            if cache is not None:
+                await cache.aclose()
             if limiter is not None:
                 await limiter.aclose()
 
@@ -92,6 +103,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     app.state.settings = settings
     app.state.rate_limiter = limiter
+    app.state.cache = cache
     app.state.draining = threading.Event()
     app.state.started_at = time.monotonic()
     app.state.version = app.version
@@ -105,6 +117,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(metrics_router)
     verify_routes(app.routes)
     app.add_middleware(HotReadsMiddleware)
+    if cache is not None:  # outside the fast path; inside HEAD's GET, the limits and the log
+        app.add_middleware(ReadCacheMiddleware, cache=cache)
     app.add_middleware(MethodsMiddleware)  # HEAD runs the GET, fast path included
     app.add_middleware(BodySizeLimitMiddleware, max_bytes=settings.max_body_bytes)
     if limiter is not None:  # inside CORS: preflights never count, refusals carry CORS

@@ -158,6 +158,9 @@ def deep_cursors(
 
 def scenario_paths(rows: int, cursors: dict[str, str], rng: random.Random) -> dict[str, list[str]]:
     ids = [rng.randint(1, rows) for _ in range(2000)]
+    # A catalogue's reads are skewed: some products are looked at far more than others.
+    # Zipf's law (s = 1) over the same 2000 products, for the cache's second by-id row.
+    hot = rng.choices(ids, weights=[1 / rank for rank in range(1, len(ids) + 1)], k=20_000)
     cats = list(dataset.MAKERS)
     return {
         "by_id": [f"/api/products/{i}" for i in ids],
@@ -171,6 +174,8 @@ def scenario_paths(rows: int, cursors: dict[str, str], rng: random.Random) -> di
         "health": ["/health"],
         "constant": ["/baseline/constant"],
         "raw_by_id": [f"/baseline/products/{i}" for i in ids],
+        "by_id_hot": [f"/api/products/{i}" for i in hot],
+        "raw_by_id_hot": [f"/baseline/products/{i}" for i in hot],
         "raw_list": [f"/baseline/products?category={c}&limit=20" for c in cats],
         "raw_list_attr1": [f"/baseline/products?category={c}&{ATTR1[c]}&limit=20" for c in cats],
         "raw_list_attr2": [f"/baseline/products?category={c}&{ATTR2[c]}&limit=20" for c in cats],
@@ -192,7 +197,13 @@ ORDER = [
     "health",
     "post",
     "raw_post",
+    "cached_by_id",
+    "cached_by_id_hot",
+    "raw_by_id_hot",
+    "cached_list",
 ]
+# The same paths as these scenarios, on the server with the cache on.
+CACHED = {"cached_by_id": "by_id", "cached_by_id_hot": "by_id_hot", "cached_list": "list"}
 
 
 def cold_start(env: dict[str, str], runs: int = 5) -> float:
@@ -339,7 +350,10 @@ def _run_workers(
     directory: Path,
 ) -> dict[str, Any]:
     print(f"bench: {workers} worker(s)", flush=True)
-    trackr_env = {**base_env, "WEB_CONCURRENCY": str(workers)}
+    # The uncached rows measure the database path as before; the cached ones a second server
+    # with the read cache (memory tier, CACHE_TTL_SECONDS default).
+    trackr_env = {**base_env, "WEB_CONCURRENCY": str(workers), "CACHE_ENABLED": "false"}
+    cached_env = {**trackr_env, "CACHE_ENABLED": "true"}
     baseline_env = {
         **base_env,
         "BASELINE_DSN": replica_dsn,
@@ -366,14 +380,16 @@ def _run_workers(
             baseline,
             _,
         ),
+        server(trackr_cmd, cached_env, "/health", directory / "cached.log") as (cached, _),
     ):
 
         def drive(name: str, duration: float) -> wrk.WrkResult:
             target = baseline if name == "constant" or name.startswith("raw_") else trackr
+            target = cached if name in CACHED else target
             script = "post.lua" if name.endswith("post") else "paths.lua"
             env = {
                 **os.environ,
-                "PATHS_FILE": str(files.get(name, files["health"])),
+                "PATHS_FILE": str(files.get(CACHED.get(name, name), files["health"])),
                 "TOKEN": token,
                 "POST_PATH": "/baseline/products" if name == "raw_post" else "/api/products",
             }
@@ -392,17 +408,22 @@ def _run_workers(
             # and the ratio is only meaningful for runs next to each other.
             rounds = args.rounds if name in TWINS else 1
             measured: dict[str, list[wrk.WrkResult]] = {each: [] for each in pair}
+            lookups_before = cache_lookups(cached)
             for _ in range(rounds):
                 for each in pair:
                     measured[each].append(drive(each, args.duration))
+            hit_ratio = hits_since(lookups_before, cache_lookups(cached))
             if name == "by_id":
                 rss = worker_rss_mb(pid)
             for each in pair:
                 result = median_run(measured[each])
                 scenarios[each] = result.as_dict()
+                if each in CACHED:
+                    scenarios[each]["hit_ratio"] = hit_ratio
+                hits = f"  cache hits {hit_ratio:.0%}" if each in CACHED and hit_ratio else ""
                 print(
                     f"  {each:<16} {result.rps:>9.0f} req/s  p50 {result.p50_ms:>7.2f} ms  "
-                    f"p99 {result.p99_ms:>7.2f} ms  errors {result.errors}",
+                    f"p99 {result.p99_ms:>7.2f} ms  errors {result.errors}{hits}",
                     flush=True,
                 )
             if name in TWINS:
@@ -412,6 +433,22 @@ def _run_workers(
                 ]
                 print(f"  {name:<16} ratio per round {ratios[name]}", flush=True)
     return {"scenarios": scenarios, "ratios": ratios, "rss_mb_per_worker": rss}
+
+
+def cache_lookups(base: str) -> dict[str, float]:
+    """The cached server's memory-tier lookups by result, summed over its workers."""
+    counts: dict[str, float] = {}
+    for line in httpx.get(base + "/metrics", timeout=10).text.splitlines():
+        if line.startswith("trackr_cache_lookups_total{") and 'tier="memory"' in line:
+            result = line.split('result="', 1)[1].split('"', 1)[0]
+            counts[result] = counts.get(result, 0.0) + float(line.rsplit(" ", 1)[1])
+    return counts
+
+
+def hits_since(before: dict[str, float], after: dict[str, float]) -> float | None:
+    delta = {k: after.get(k, 0.0) - before.get(k, 0.0) for k in after}
+    lookups = sum(delta.values())
+    return round(delta.get("hit", 0.0) / lookups, 3) if lookups else None
 
 
 def median_run(runs: list[wrk.WrkResult]) -> wrk.WrkResult:

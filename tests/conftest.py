@@ -80,6 +80,9 @@ def make_settings(cluster: Cluster, **overrides: object) -> Settings:
         "log_format": "console",
         "log_level": "WARNING",
         "replica_check_interval_seconds": 0.2,
+        # The routes' own behaviour, read by read: tests/cache turns the cache on (and the
+        # `trackr serve` processes of the drills run with it, as deployed).
+        "cache_enabled": False,
         **overrides,
     }
     return Settings.model_validate(values)

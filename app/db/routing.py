@@ -106,6 +106,9 @@ class ReadSession:
         self._replica_name = replica.name if replica else None
         self._retried_same = False
         self._moved = False
+        # A WAL position every row these reads returned is at least as new as (None before the
+        # first read): what a read cache may promise a consistency token (app/cache).
+        self.stamp: int | None = None
 
     async def begin(self) -> None:
         """Settle where this session's reads are served, before the endpoint runs.
@@ -213,6 +216,7 @@ class ReadSession:
         breaker = pool.breaker
         while True:
             generation = pool.writer_generation
+            stamp = self._stamp_now()
             try:
                 result = await self._attempt(sql, args, method)
             except DRIVER_ERRORS as exc:
@@ -224,6 +228,7 @@ class ReadSession:
             else:
                 if self._replica_name is None and breaker.state is BreakerState.HALF_OPEN:
                     breaker.record_success()  # this read was the primary's trial, and it passed
+                self.stamp = stamp if self.stamp is None else min(self.stamp, stamp)
                 return result
 
     async def _attempt(self, sql: str, args: tuple[Any, ...], method: str) -> Any:
@@ -240,6 +245,23 @@ class ReadSession:
             raise
         await _check_in(engine.pool, connection)
         return result
+
+    def _stamp_now(self) -> int:
+        """Before a query: a WAL position whose commits the serving node already shows.
+
+        A replica shows every commit up to the replay position the monitor last saw (replay
+        is what makes a commit visible on a standby), and up to the request's token, which
+        it was chosen for having replayed. On the primary a commit becomes visible a moment
+        after its WAL is written (after the flush, and a synchronous standby's answer), so
+        no WAL position read there is safe: only the request's token (its write had been
+        answered, hence visible) counts.
+        """
+        token = self._min_lsn or 0
+        if self._replica_name is None:
+            return token
+        replica = self._database.pool.replicas.get(self._replica_name)
+        replayed = replica.replay_lsn if replica is not None else None
+        return max(token, replayed or 0)
 
     async def _serve_from(self, replica: ReplicaHealth | None) -> None:
         if replica is None and not await self._primary_allows():

@@ -8,6 +8,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
+from app.cache.store import ReadCache
 from app.db.replicas import ReplicaPool
 from app.ratelimit.limiter import RateLimiter
 
@@ -67,6 +68,21 @@ class RateLimitReport(BaseModel):
     fallbacks: int = Field(description="Requests counted in memory because Redis failed")
 
 
+class CacheReport(BaseModel):
+    """Informational: never changes `status`."""
+
+    memory: Literal["in use", "bypassed"] = Field(
+        description="`bypassed` while the primary's change notifications cannot be heard"
+    )
+    redis: Literal["up", "down", "not configured"]
+    error: str | None = None
+    entries: int = Field(description="Responses held in this process's memory")
+    hits_memory: int
+    hits_redis: int
+    misses: int
+    hit_ratio: float | None = Field(description="Hits over lookups since start")
+
+
 class HealthReport(BaseModel):
     status: Status
     timestamp: datetime
@@ -77,10 +93,15 @@ class HealthReport(BaseModel):
     database: DatabaseReport
     patroni: PatroniReport | None = None
     rate_limit: RateLimitReport | None = Field(None, description="With RATE_LIMIT_ENABLED")
+    cache: CacheReport | None = Field(None, description="With CACHE_ENABLED")
 
 
 def build_report(
-    pool: ReplicaPool, started_at: float, version: str, limiter: RateLimiter | None = None
+    pool: ReplicaPool,
+    started_at: float,
+    version: str,
+    limiter: RateLimiter | None = None,
+    cache: ReadCache | None = None,
 ) -> HealthReport:
     primary_up = pool.primary_up
     primary = PrimaryReport(
@@ -136,6 +157,25 @@ def build_report(
         database=DatabaseReport(primary=primary, replicas=replicas),
         patroni=patroni,
         rate_limit=_rate_limit_report(limiter),
+        cache=_cache_report(cache),
+    )
+
+
+def _cache_report(cache: ReadCache | None) -> CacheReport | None:
+    if cache is None:
+        return None
+    guard = cache.guard
+    hits = cache.hits["memory"] + cache.hits["redis"]
+    lookups = hits + cache.misses
+    return CacheReport(
+        memory="in use" if cache.memory_usable else "bypassed",
+        redis=("up" if guard.up else "down") if cache.uses_redis else "not configured",
+        error=guard.last_error if cache.uses_redis and not guard.up else None,
+        entries=cache.entries,
+        hits_memory=cache.hits["memory"],
+        hits_redis=cache.hits["redis"],
+        misses=cache.misses,
+        hit_ratio=round(hits / lookups, 4) if lookups else None,
     )
 
 

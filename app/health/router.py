@@ -18,7 +18,9 @@ class ReadyOut(BaseModel):
 
 def _report(request: Request) -> HealthReport:
     state = request.app.state
-    return build_report(state.database.pool, state.started_at, state.version, state.rate_limiter)
+    return build_report(
+        state.database.pool, state.started_at, state.version, state.rate_limiter, state.cache
+    )
 
 
 @router.get("", response_model=HealthReport, responses={503: {"model": HealthReport}})

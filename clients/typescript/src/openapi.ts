@@ -258,6 +258,41 @@ export interface components {
             /** Read Balancing */
             read_balancing: ("round_robin" | "weighted" | "least_lag" | "nearest" | "primary") | null;
         };
+        /**
+         * CacheReport
+         * @description Informational: never changes `status`.
+         */
+        CacheReport: {
+            /**
+             * Entries
+             * @description Responses held in this process's memory
+             */
+            entries: number;
+            /** Error */
+            error?: string | null;
+            /**
+             * Hit Ratio
+             * @description Hits over lookups since start
+             */
+            hit_ratio: number | null;
+            /** Hits Memory */
+            hits_memory: number;
+            /** Hits Redis */
+            hits_redis: number;
+            /**
+             * Memory
+             * @description `bypassed` while the primary's change notifications cannot be heard
+             * @enum {string}
+             */
+            memory: "in use" | "bypassed";
+            /** Misses */
+            misses: number;
+            /**
+             * Redis
+             * @enum {string}
+             */
+            redis: "up" | "down" | "not configured";
+        };
         /** CategoryOut */
         CategoryOut: {
             /** Attributes Schema */
@@ -293,6 +328,8 @@ export interface components {
         };
         /** HealthReport */
         HealthReport: {
+            /** @description With CACHE_ENABLED */
+            cache?: components["schemas"]["CacheReport"] | null;
             database: components["schemas"]["DatabaseReport"];
             patroni?: components["schemas"]["PatroniReport"] | null;
             /** @description With RATE_LIMIT_ENABLED */

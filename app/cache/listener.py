@@ -1,0 +1,102 @@
+"""Hears the primary's `trackr_products` notifications (alembic revision 7d3f9b2c1e44: sent
+by triggers, delivered only when a change commits) and drops what the cache holds for the
+changed products. While the channel is down — the primary lost, a failover, a connection
+cut — the memory tier is emptied and not used, since changes could go unheard; once the
+channel is back (to whichever node is the writer now) it is emptied again and used."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from typing import Any
+
+import asyncpg
+
+from app.cache.store import ReadCache
+from app.db.failures import DRIVER_ERRORS
+from app.db.replicas import ReplicaPool
+from app.db.sockets import bounded_connection
+
+log = logging.getLogger("trackr.cache")
+
+CHANNEL = "trackr_products"
+CHECK_SECONDS = 1.0  # a silent connection is found within a check and its timeout
+
+
+class InvalidationListener:
+    def __init__(self, cache: ReadCache, pool: ReplicaPool) -> None:
+        self.cache = cache
+        self.pool = pool
+        self.timeout = pool.settings.replica_check_timeout_seconds
+        self.connected = False
+        self._conn: asyncpg.Connection | None = None
+        self._task: asyncio.Task[None] | None = None
+
+    async def start(self) -> None:
+        await self._connect()
+        self._task = asyncio.create_task(self._watch(), name="cache-invalidations")
+
+    async def stop(self) -> None:
+        self.connected = False  # a stop is no loss to report
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+        self._drop()
+
+    async def _watch(self) -> None:
+        while True:
+            await asyncio.sleep(CHECK_SECONDS)
+            try:
+                if self._conn is None or self._conn.is_closed():
+                    self._lost("the connection closed")
+                    await self._connect()
+                else:
+                    await self._conn.fetchval("SELECT 1", timeout=self.timeout)
+            except DRIVER_ERRORS as exc:
+                self._lost(f"{exc.__class__.__name__}: {exc}")
+            except Exception:  # the listener must never die
+                log.exception("cache invalidation check failed")
+
+    async def _connect(self) -> None:
+        settings = self.pool.settings
+        try:
+            conn = await asyncpg.connect(
+                self.pool.primary.dsn,
+                timeout=self.timeout,
+                server_settings={"application_name": "trackr-cache"},
+                connection_class=bounded_connection(settings.db_tcp_user_timeout_seconds),
+            )
+            await conn.add_listener(CHANNEL, self._heard)
+        except DRIVER_ERRORS as exc:
+            self._lost(f"cannot listen: {exc.__class__.__name__}: {exc}")
+            return
+        self._conn = conn
+        conn.add_termination_listener(lambda _: self._lost("the connection closed"))
+        if not self.connected:
+            self.connected = True
+            self.cache.use_memory_again()
+            log.info("cache invalidations heard again; memory tier in use")
+
+    def _heard(self, _conn: Any, _pid: int, _channel: str, payload: str) -> None:
+        if payload == "*":
+            self.cache.invalidate(None)
+            return
+        try:
+            ids = [int(part) for part in payload.split(",") if part]
+        except ValueError:
+            ids = None
+        self.cache.invalidate(ids)
+
+    def _lost(self, why: str) -> None:
+        if self.connected:
+            log.warning("cache invalidations lost (%s): memory tier bypassed", why)
+        self.connected = False
+        self.cache.stop_using_memory()
+        self._drop()
+
+    def _drop(self) -> None:
+        conn, self._conn = self._conn, None
+        if conn is not None:
+            conn.terminate()

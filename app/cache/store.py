@@ -1,0 +1,167 @@
+"""Two tiers: this process's memory, then Redis (optional, shared by the API nodes).
+
+An entry is served while it is younger than CACHE_TTL_SECONDS and, to a read carrying a
+consistency token, only when its stamp is at or past the token. The memory tier is dropped by
+the invalidations (`invalidate`, from the primary's NOTIFY) and not used at all while they
+cannot be heard; Redis is a helper behind `RedisGuard`, never a reason to fail a read.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from collections.abc import Coroutine
+from dataclasses import dataclass
+from typing import Any, Literal
+
+import redis.asyncio as redis
+from cachetools import TTLCache
+from prometheus_client import Counter
+
+from app.cache.entry import Entry
+from app.config import Settings
+from app.redisguard import RedisGuard, RedisUnavailable
+
+REDIS_PREFIX = "trackr:cache:"
+Tier = Literal["memory", "redis"]
+LOOKUPS = Counter(
+    "trackr_cache_lookups_total",
+    "Read cache lookups by tier and result (hit, miss, behind: older than the request's token)",
+    ["tier", "result"],
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Key:
+    """`item` keys hold one product (dropped with it); `view` keys hold lists, price
+    histories and categories (dropped by any change)."""
+
+    kind: Literal["item", "view"]
+    text: str
+    product_id: int | None = None
+
+
+class ReadCache:
+    def __init__(self, settings: Settings) -> None:
+        self.ttl = settings.cache_ttl_seconds
+        self._items: TTLCache[str, Entry] = TTLCache(settings.cache_max_entries, self.ttl)
+        self._views: TTLCache[str, Entry] = TTLCache(settings.cache_max_entries, self.ttl)
+        self.epoch = 0  # +1 per invalidation: a read that raced one does not store
+        self.memory_usable = True
+        self.hits = {"memory": 0, "redis": 0}
+        self.misses = 0
+        self.guard = RedisGuard("cache", settings.redis_timeout_seconds,
+                                settings.redis_cooldown_seconds)  # fmt: skip
+        self._redis: redis.Redis | None = None
+        if settings.cache_url:
+            timeout = settings.redis_timeout_seconds
+            self._redis = redis.Redis.from_url(
+                settings.cache_url, socket_timeout=timeout, socket_connect_timeout=timeout
+            )
+        self._pending: set[asyncio.Task[None]] = set()
+
+    @property
+    def uses_redis(self) -> bool:
+        return self._redis is not None
+
+    @property
+    def entries(self) -> int:
+        return len(self._items) + len(self._views)
+
+    def _tier(self, key: Key) -> TTLCache[str, Entry]:
+        return self._items if key.kind == "item" else self._views
+
+    def _usable(self, entry: Entry, min_stamp: int | None) -> bool:
+        return time.time() - entry.stored_at <= self.ttl and (
+            min_stamp is None or entry.stamp >= min_stamp
+        )
+
+    async def get(self, key: Key, min_stamp: int | None) -> tuple[Entry, Tier] | None:
+        if self.memory_usable:
+            entry = self._tier(key).get(key.text)
+            if entry is not None and self._usable(entry, min_stamp):
+                return self._hit(entry, "memory")
+            LOOKUPS.labels("memory", "miss" if entry is None else "behind").inc()
+        if self._redis is not None:
+            entry = await self._from_redis(self._redis, key)
+            if entry is not None and self._usable(entry, min_stamp):
+                if self.memory_usable:
+                    self._tier(key)[key.text] = entry
+                return self._hit(entry, "redis")
+            LOOKUPS.labels("redis", "miss" if entry is None else "behind").inc()
+        self.misses += 1
+        return None
+
+    def _hit(self, entry: Entry, tier: Tier) -> tuple[Entry, Tier]:
+        self.hits[tier] += 1
+        LOOKUPS.labels(tier, "hit").inc()
+        return entry, tier
+
+    async def _from_redis(self, client: redis.Redis, key: Key) -> Entry | None:
+        try:
+            packed = await self.guard.call(lambda: client.get(REDIS_PREFIX + key.text))
+        except RedisUnavailable:
+            return None
+        return Entry.unpack(packed) if isinstance(packed, bytes) else None
+
+    def put(self, key: Key, entry: Entry, epoch: int) -> None:
+        """Keep a response read since `epoch`, unless an invalidation came in between."""
+        if epoch != self.epoch:
+            return
+        if self.memory_usable:
+            self._tier(key)[key.text] = entry
+        if self._redis is not None and self.guard.up:
+            self._background(self._to_redis(self._redis, key, entry))
+
+    async def _to_redis(self, client: redis.Redis, key: Key, entry: Entry) -> None:
+        ttl_ms = max(1, int(self.ttl * 1000))
+        with contextlib.suppress(RedisUnavailable):
+            await self.guard.call(lambda: client.set(REDIS_PREFIX + key.text, entry.pack(),
+                                                     px=ttl_ms))  # fmt: skip
+
+    def invalidate(self, product_ids: list[int] | None) -> None:
+        """Products changed (None: any number of them): their items and every view go."""
+        self.epoch += 1
+        if product_ids is None:
+            self._items.clear()
+        else:
+            for product_id in product_ids:
+                self._items.pop(item_key(product_id).text, None)
+        self._views.clear()
+
+    def forget_shared(self, product_id: int) -> None:
+        """After this node's write to a product: its item leaves Redis too (views in Redis
+        expire with their TTL)."""
+        if self._redis is not None and self.guard.up:
+            client = self._redis
+            self._background(self._delete(client, item_key(product_id).text))
+
+    async def _delete(self, client: redis.Redis, text: str) -> None:
+        with contextlib.suppress(RedisUnavailable):
+            await self.guard.call(lambda: client.delete(REDIS_PREFIX + text))
+
+    def stop_using_memory(self) -> None:
+        """Invalidations cannot be heard: what memory holds may be stale, and so would be
+        anything stored from now on."""
+        self.memory_usable = False
+        self.invalidate(None)
+
+    def use_memory_again(self) -> None:
+        self.invalidate(None)  # whatever changed while deaf
+        self.memory_usable = True
+
+    def _background(self, work: Coroutine[Any, Any, None]) -> None:
+        task = asyncio.create_task(work)
+        self._pending.add(task)
+        task.add_done_callback(self._pending.discard)
+
+    async def aclose(self) -> None:
+        for task in list(self._pending):
+            task.cancel()
+        if self._redis is not None:
+            await self._redis.aclose()
+
+
+def item_key(product_id: int) -> Key:
+    return Key("item", f"p:{product_id}", product_id)
