@@ -110,6 +110,17 @@ class Settings(BaseSettings):
         return self
 
     @model_validator(mode="after")
+    def _rate_limits(self) -> Settings:
+        # Parsed only when they apply: `limits` is imported by the parse (0.1 s of start-up).
+        if self.rate_limit_enabled:
+            for name in ("rate_limit_reads", "rate_limit_writes"):
+                try:
+                    parse_rate_limit(getattr(self, name))
+                except ValueError as exc:
+                    raise ValueError(f"{name.upper()}: {exc}") from None
+        return self
+
+    @model_validator(mode="after")
     def _secrets_outside_dev(self) -> Settings:
         if self.app_env != "production":
             return self
@@ -136,12 +147,6 @@ class Settings(BaseSettings):
         for url in parse_list(value):
             if not url.startswith(("http://", "https://")):
                 raise ValueError(f"PATRONI_URLS entry {url!r} must be an http(s):// URL")
-        return value
-
-    @field_validator("rate_limit_reads", "rate_limit_writes")
-    @classmethod
-    def _rate_limit(cls, value: str) -> str:
-        parse_rate_limit(value)
         return value
 
     @field_validator("rate_limit_storage_url", "cache_url")

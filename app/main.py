@@ -9,6 +9,7 @@ import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from importlib.metadata import PackageNotFoundError, version
+from typing import TYPE_CHECKING
 
 from fastapi import Depends, FastAPI
 from fastapi_offline import FastAPIOffline
@@ -35,9 +36,10 @@ from app.parameters import known_parameters_only
 from app.problems import install_error_handlers, install_openapi, problem_responses
 from app.products.hot import HotReadsMiddleware, verify_routes
 from app.products.router import router as products_router
-from app.ratelimit.limiter import RateLimiter
-from app.ratelimit.middleware import RateLimitMiddleware
 from app.stats.router import router as stats_router
+
+if TYPE_CHECKING:
+    from app.ratelimit.limiter import RateLimiter
 
 
 def _version() -> str:
@@ -56,10 +58,19 @@ def freeze_startup_heap() -> None:
     gc.freeze()
 
 
+def _rate_limiter(settings: Settings) -> RateLimiter | None:
+    if not settings.rate_limit_enabled:
+        return None
+    # Imported only when enabled: `limits` and redis-py cost a cold start 0.5 s.
+    from app.ratelimit.limiter import RateLimiter
+
+    return RateLimiter(settings)
+
+
 def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or get_settings()
     configure_logging(settings.log_level, settings.log_format)
-    limiter = RateLimiter(settings) if settings.rate_limit_enabled else None
+    limiter = _rate_limiter(settings)
     cache = ReadCache(settings) if settings.cache_enabled else None
 
     @asynccontextmanager
@@ -122,6 +133,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.add_middleware(MethodsMiddleware)  # HEAD runs the GET, fast path included
     app.add_middleware(BodySizeLimitMiddleware, max_bytes=settings.max_body_bytes)
     if limiter is not None:  # inside CORS: preflights never count, refusals carry CORS
+        from app.ratelimit.middleware import RateLimitMiddleware
+
         app.add_middleware(RateLimitMiddleware, limiter=limiter, settings=settings)
     install_cors(app, settings)  # outside the fast path: preflights never reach it
     app.add_middleware(RequestContextMiddleware)

@@ -13,15 +13,17 @@ import contextlib
 import time
 from collections.abc import Coroutine
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
-import redis.asyncio as redis
 from cachetools import TTLCache
 from prometheus_client import Counter
 
 from app.cache.entry import Entry
 from app.config import Settings
 from app.redisguard import RedisGuard, RedisUnavailable
+
+if TYPE_CHECKING:
+    import redis.asyncio as redis
 
 REDIS_PREFIX = "trackr:cache:"
 Tier = Literal["memory", "redis"]
@@ -55,6 +57,8 @@ class ReadCache:
                                 settings.redis_cooldown_seconds)  # fmt: skip
         self._redis: redis.Redis | None = None
         if settings.cache_url:
+            import redis.asyncio as redis  # 0.45 s of start-up: only with Redis
+
             timeout = settings.redis_timeout_seconds
             self._redis = redis.Redis.from_url(
                 settings.cache_url, socket_timeout=timeout, socket_connect_timeout=timeout

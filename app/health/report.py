@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import time
 from datetime import UTC, datetime
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import BaseModel, Field
 
 from app.cache.store import ReadCache
 from app.db.replicas import ReplicaPool
-from app.ratelimit.limiter import RateLimiter
+
+if TYPE_CHECKING:
+    from app.ratelimit.limiter import RateLimiter
 
 Status = Literal["ok", "degraded", "down"]
 

@@ -126,7 +126,7 @@ def test_health_reports_memory_storage(limited: TestClient) -> None:
 @pytest.mark.parametrize("value", ["0/minute", "ten/minute", "5/fortnight", "1/minute;2/hour"])
 def test_a_bad_limit_is_refused_at_start(value: str) -> None:
     with pytest.raises(ValueError, match="not one rate limit"):
-        Settings(app_env="test", rate_limit_reads=value)
+        Settings(app_env="test", rate_limit_enabled=True, rate_limit_reads=value)
 
 
 def test_the_429_is_in_the_openapi(limited: TestClient) -> None:
