@@ -7,11 +7,10 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import func, insert, select
-from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
+from sqlalchemy.ext.asyncio import AsyncEngine
 
+from app.db.session import WriteSession
 from app.products import service
-from app.products.repository import price_history, products
 from app.products.schemas import ProductCreate
 
 MACS = [
@@ -147,29 +146,32 @@ def demo_products(rng: random.Random) -> list[ProductCreate]:
     ]
 
 
+HISTORY_POINT = (
+    "INSERT INTO price_history (product_id, price, currency, observed_at) VALUES ($1, $2, $3, $4)"
+)
+
+
 async def seed(engine: AsyncEngine, *, history_points: int = 6, random_seed: int = 7) -> int:
     """Insert the demo catalogue when the products table is empty. Returns rows inserted."""
     rng = random.Random(random_seed)
-    async with AsyncSession(engine, expire_on_commit=False) as session:
-        if await session.scalar(select(func.count()).select_from(products)):
-            return 0
-        now = datetime.now(UTC)
-        created = 0
-        for data in demo_products(rng):
-            row = await service.create_product(session, data)
-            created += 1
-            # Older observations, so every demo product shows a price trend.
-            points = [
-                {
-                    "product_id": row["id"],
-                    "currency": row["currency"],
-                    "price": (row["price"] * Decimal(str(rng.uniform(0.85, 1.2)))).quantize(
-                        Decimal("0.01")
-                    ),
-                    "observed_at": now - timedelta(days=7 * week),
-                }
-                for week in range(history_points - 1, 0, -1)
-            ]
-            await session.execute(insert(price_history), points)
-        await session.commit()
+    async with engine.connect() as connection:
+        driver = (await connection.get_raw_connection()).driver_connection
+        assert driver is not None
+        async with driver.transaction():
+            if await driver.fetchval("SELECT count(*) FROM products"):
+                return 0
+            session = WriteSession(driver)
+            now = datetime.now(UTC)
+            created = 0
+            for data in demo_products(rng):
+                row = await service.create_product(session, data)
+                created += 1
+                # Older observations, so every demo product shows a price trend.
+                factors = [Decimal(str(rng.uniform(0.85, 1.2))) for _ in range(history_points - 1)]
+                points = [
+                    (row["id"], (row["price"] * factor).quantize(Decimal("0.01")), row["currency"],
+                     now - timedelta(days=7 * week))
+                    for week, factor in zip(range(history_points - 1, 0, -1), factors, strict=True)
+                ]  # fmt: skip
+                await driver.executemany(HISTORY_POINT, points)
         return created

@@ -206,6 +206,20 @@ ORDER = [
 CACHED = {"cached_by_id": "by_id", "cached_by_id_hot": "by_id_hot", "cached_list": "list"}
 
 
+BARE_STACK = "import fastapi, sqlalchemy.ext.asyncio, asyncpg, uvicorn, pydantic_settings, orjson"
+
+
+def bare_import(env: dict[str, str], runs: int = 5) -> float:
+    """Median seconds for a new interpreter to import the stack trackr serves on, and exit:
+    the floor under any app built on it."""
+    samples = []
+    for _ in range(runs):
+        started = time.monotonic()
+        subprocess.run([sys.executable, "-c", BARE_STACK], env=env, cwd=ROOT, check=True)
+        samples.append(time.monotonic() - started)
+    return round(statistics.median(samples), 3)
+
+
 def cold_start(env: dict[str, str], runs: int = 5) -> float:
     """Median seconds from process start to the first 200 from /health."""
     samples = []
@@ -276,7 +290,7 @@ def main() -> None:
         "--only",
         default="",
         help="comma-separated scenarios (their twins come along), printed but not written "
-        "to docs: for iterating on one path, e.g. --only post",
+        "to docs: for iterating on one path, e.g. --only post; `cold` measures the cold start",
     )
     args = parser.parse_args()
     ensure_wrk()
@@ -293,6 +307,11 @@ def main() -> None:
         check=True,
         capture_output=True,
     )
+    if args.only == "cold":
+        bare, cold = bare_import(base_env), cold_start(base_env)
+        print(f"bench: bare stack {bare} s, cold start {cold} s: {cold / bare:.2f}x", flush=True)
+        cluster.down()
+        return
     print(f"bench: loading {args.rows} products …", flush=True)
     load_started = time.monotonic()
     asyncio.run(dataset.load(env["DATABASE_URL"], args.rows))
@@ -321,6 +340,8 @@ def main() -> None:
         if args.only:
             cluster.down()
             return
+        # Side by side, alternating, as the machine's speed drifts.
+        results["bare_import_seconds"] = bare_import(base_env)
         results["cold_start_seconds"] = cold_start(base_env)
     results["explain"] = explain(cluster, cursors)
     RESULTS.mkdir(parents=True, exist_ok=True)

@@ -66,7 +66,7 @@ def primary_unavailable(database: Database) -> PrimaryUnavailable:
     )
 
 
-async def _check_in(
+async def check_in(
     pool: Pool, connection: PoolProxiedConnection, failure: BaseException | None = None
 ) -> None:
     """Return a connection to its pool, or discard it after a failure mid-statement.
@@ -238,12 +238,12 @@ class ReadSession:
         try:
             result = await getattr(connection.driver_connection, method)(sql, *args)
         except PostgresError as exc:  # the server answered: usable unless it is leaving
-            await _check_in(engine.pool, connection, exc if is_transient(exc) else None)
+            await check_in(engine.pool, connection, exc if is_transient(exc) else None)
             raise
         except BaseException as exc:  # dropped, timed out or cancelled mid-statement
-            await _check_in(engine.pool, connection, exc)
+            await check_in(engine.pool, connection, exc)
             raise
-        await _check_in(engine.pool, connection)
+        await check_in(engine.pool, connection)
         return result
 
     def _stamp_now(self) -> int:

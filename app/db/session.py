@@ -13,18 +13,25 @@ import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
-from typing import Any, NewType
+from typing import Any
 
-from sqlalchemy import text
-from sqlalchemy.ext.asyncio import AsyncSession
+import asyncpg
+from asyncpg import PostgresError, Record
+from sqlalchemy.pool import PoolProxiedConnection
+from sqlalchemy.util import greenlet_spawn
 
 from app.db.database import Database
-from app.db.failures import DISCONNECTS, DRIVER_ERRORS, classify, describe, is_connect_failure
+from app.db.failures import (
+    DISCONNECTS,
+    DRIVER_ERRORS,
+    classify,
+    describe,
+    is_connect_failure,
+    is_transient,
+)
 from app.db.lsn import parse_lsn
-from app.db.routing import ReadSession, primary_unavailable, quietly
+from app.db.routing import ReadSession, check_in, primary_unavailable
 from app.errors import InvalidConsistencyToken, SiteCutOff
-
-WriteSession = NewType("WriteSession", AsyncSession)
 
 
 def parse_token(raw: str | None, name: str) -> int | None:
@@ -84,13 +91,30 @@ def _cut_off(database: Database, seconds: float, advice: str) -> SiteCutOff:
 # standby's positions takes pg_read_all_stats (granted to the app role where trackr creates
 # it); without it, or with no synchronous standby, the subquery is NULL, which LEAST ignores:
 # the insert position stands.
-COMMITTED_POSITION = text(
-    """
+COMMITTED_POSITION = """
     SELECT LEAST(pg_current_wal_insert_lsn(),
                  (SELECT max(flush_lsn) FROM pg_stat_replication
                   WHERE sync_state IN ('sync', 'quorum')))::text
-    """
-)
+"""
+
+
+class WriteSession:
+    """The statements of one write transaction on the primary's driver connection, with
+    asyncpg's `$n` SQL (as `ReadSession` for reads): no ORM on the write path."""
+
+    def __init__(self, connection: asyncpg.Connection) -> None:
+        self._connection = connection
+
+    async def fetchrow(self, sql: str, *args: Any) -> Record | None:
+        row: Record | None = await self._connection.fetchrow(sql, *args)
+        return row
+
+    async def fetchval(self, sql: str, *args: Any) -> Any:
+        return await self._connection.fetchval(sql, *args)
+
+    async def execute(self, sql: str, *args: Any) -> str:
+        status: str = await self._connection.execute(sql, *args)
+        return status
 
 
 @dataclass
@@ -101,57 +125,76 @@ class WriteTransaction:
 
 @asynccontextmanager
 async def write_transaction(database: Database) -> AsyncIterator[WriteTransaction]:
-    """One transaction on the primary, committed when the block ends without an error."""
+    """One transaction on the primary, committed when the block ends without an error.
+
+    Four round trips around the work: BEGIN, the statements, COMMIT, the token. BEGIN is also
+    the check that a pooled connection still works: on one to a node that died or was
+    demoted it fails, and the write starts again on a new connection.
+    """
     refuse_write_if_cut_off(database)
     breaker = database.pool.breaker
     if not breaker.allow():
         raise primary_unavailable(database)
-    session = AsyncSession(bind=database.engines.primary, expire_on_commit=False)
-    transaction = WriteTransaction(WriteSession(session))
+    engine = database.engines.primary.sync_engine
     generation = database.pool.writer_generation
-    driver: Any = None
+    connection: PoolProxiedConnection | None = None
+    broken: BaseException | None = None  # set: the connection is cut, never reused
     try:
         # The whole write, commit included, has one deadline: a hung or partitioned primary
         # answers nothing, and every statement's own timeout would add up.
         async with asyncio.timeout(database.pool.settings.db_write_timeout_seconds):
-            # Checked out and pinged now, the driver's connection at hand should the deadline
-            # pass mid-statement. Not SQLAlchemy's pre-ping: it pings inside a transaction
-            # and rolls back in a `finally`, so a deadline that cancels the ping on a silent
-            # server then waits out the rollback's own timeout too (5-7.5 s seen, for 3).
             for fresh in (False, True):
-                raw = await (await session.connection()).get_raw_connection()
-                driver = raw.driver_connection
+                connection = await greenlet_spawn(engine.raw_connection)
+                driver: asyncpg.Connection = connection.driver_connection
                 try:
-                    await driver.execute("SELECT 1")
+                    await driver.execute("BEGIN")
                     break
                 except DRIVER_ERRORS as exc:
                     if fresh or classify(exc) not in DISCONNECTS:
                         raise
-                    # A pooled connection to a node that died or was demoted: once more,
-                    # on a new one.
-                    driver.terminate()
-                    await session.invalidate()
-            yield transaction
-            if session.in_transaction():
-                await session.commit()
-                lsn = await session.scalar(COMMITTED_POSITION)
-                transaction.consistency_token = lsn
-                # A token this node issued is never "ahead of every position": its reads
-                # need not ask the primary (which may be hanging by then) to believe it.
-                database.pool.saw_wal_position(parse_lsn(lsn))
+                    await check_in(engine.pool, connection, exc)
+                    connection = None
+            transaction = WriteTransaction(WriteSession(driver))
+            try:
+                yield transaction
+            except Exception as exc:
+                if _server_answered(exc) and not await _rolled_back(driver):
+                    broken = exc
+                raise
+            await driver.execute("COMMIT")
+            lsn = await driver.fetchval(COMMITTED_POSITION)
+            transaction.consistency_token = lsn
+            # A token this node issued is never "ahead of every position": its reads need
+            # not ask the primary (which may be hanging by then) to believe it.
+            database.pool.saw_wal_position(parse_lsn(lsn))
         breaker.record_success()
     except BaseException as exc:
         if is_connect_failure(exc) and generation == database.pool.writer_generation:
             breaker.record_failure(describe(exc))
-        if isinstance(exc, TimeoutError | asyncio.CancelledError):
-            # Its connection is mid-statement on a silent server: a rollback, the pool's reset
-            # on return, even SQLAlchemy's polite close before it terminates (2 s) would wait
-            # again. Cut first, then dropped from the pool.
-            if driver is not None:
-                driver.terminate()
-            await quietly(session.invalidate)
-        else:
-            await quietly(session.rollback)
+        if not _server_answered(exc) or (isinstance(exc, PostgresError) and is_transient(exc)):
+            # Dropped, timed out or cancelled mid-statement, or the server is leaving: the
+            # connection's state is unknown, so it is cut (a polite rollback or close would
+            # wait on a silent server again) and older pooled ones are recycled.
+            broken = exc
         raise
     finally:
-        await quietly(session.close)
+        if connection is not None:
+            await check_in(engine.pool, connection, broken)
+
+
+def _server_answered(exc: BaseException) -> bool:
+    """The connection is fine after `exc`: the server refused a statement, or the work
+    raised an error of its own (not found, a version conflict)."""
+    if isinstance(exc, PostgresError):
+        return True
+    return isinstance(exc, Exception) and not isinstance(exc, DRIVER_ERRORS)
+
+
+async def _rolled_back(driver: asyncpg.Connection) -> bool:
+    """End the failed transaction so the connection can go back to the pool."""
+    try:
+        if driver.is_in_transaction():
+            await driver.execute("ROLLBACK")
+    except DRIVER_ERRORS:
+        return False
+    return True

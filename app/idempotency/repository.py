@@ -2,50 +2,48 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 import orjson
-from sqlalchemy import Row, text
+from asyncpg import Record
+from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from app.db.session import WriteSession
 
-CLAIM = text(
-    "INSERT INTO idempotency_keys (owner, key, fingerprint) VALUES (:owner, :key, :fingerprint) "
+CLAIM = (
+    "INSERT INTO idempotency_keys (owner, key, fingerprint) VALUES ($1, $2, $3) "
     "ON CONFLICT (owner, key) DO NOTHING RETURNING 1"
 )
-EXISTING = text(
+EXISTING = (
     "SELECT fingerprint, status_code, response_body, response_headers, "
-    "created_at < now() - make_interval(secs => :ttl) AS expired "
-    "FROM idempotency_keys WHERE owner = :owner AND key = :key FOR UPDATE"
+    "created_at < now() - make_interval(secs => $3) AS expired "
+    "FROM idempotency_keys WHERE owner = $1 AND key = $2 FOR UPDATE"
 )
-RECLAIM = text(
-    "UPDATE idempotency_keys SET fingerprint = :fingerprint, status_code = NULL, "
+RECLAIM = (
+    "UPDATE idempotency_keys SET fingerprint = $3, status_code = NULL, "
     "response_body = NULL, response_headers = NULL, created_at = now() "
-    "WHERE owner = :owner AND key = :key"
+    "WHERE owner = $1 AND key = $2"
 )
-REMEMBER = text(
-    "UPDATE idempotency_keys SET status_code = :status, response_body = :body, "
-    "response_headers = CAST(:headers AS jsonb) WHERE owner = :owner AND key = :key"
+REMEMBER = (
+    "UPDATE idempotency_keys SET status_code = $3, response_body = $4, "
+    "response_headers = $5::jsonb WHERE owner = $1 AND key = $2"
 )
 PURGE = text("DELETE FROM idempotency_keys WHERE created_at < now() - make_interval(secs => :ttl)")
 
 
 async def claim(session: WriteSession, owner: str, key: str, fingerprint: str) -> bool:
     """Claim the key for this write; False when it is already taken (waits for a running one)."""
-    ids = {"owner": owner, "key": key, "fingerprint": fingerprint}
-    return (await session.execute(CLAIM, ids)).first() is not None
+    return await session.fetchval(CLAIM, owner, key, fingerprint) is not None
 
 
-async def existing(session: WriteSession, owner: str, key: str, ttl_seconds: int) -> Row[Any]:
+async def existing(session: WriteSession, owner: str, key: str, ttl_seconds: int) -> Record:
     """The taken key's row, locked: fingerprint, stored response, and whether it expired."""
-    params = {"owner": owner, "key": key, "ttl": ttl_seconds}
-    return (await session.execute(EXISTING, params)).one()
+    row = await session.fetchrow(EXISTING, owner, key, float(ttl_seconds))
+    assert row is not None  # claimed by another write, and rows are deleted only when expired
+    return row
 
 
 async def reclaim(session: WriteSession, owner: str, key: str, fingerprint: str) -> None:
-    ids = {"owner": owner, "key": key, "fingerprint": fingerprint}
-    await session.execute(RECLAIM, ids)
+    await session.execute(RECLAIM, owner, key, fingerprint)
 
 
 async def remember(
@@ -56,8 +54,7 @@ async def remember(
     body: bytes,
     headers: dict[str, str],
 ) -> None:
-    params = {"owner": owner, "key": key, "status": status, "body": body}
-    await session.execute(REMEMBER, {**params, "headers": orjson.dumps(headers).decode()})
+    await session.execute(REMEMBER, owner, key, status, body, orjson.dumps(headers).decode())
 
 
 async def purge_expired(engine: AsyncEngine, ttl_seconds: int) -> int:

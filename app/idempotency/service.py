@@ -53,21 +53,21 @@ class IdempotentWrite:
             self._claimed = True
             return None
         row = await repository.existing(self.session, self.owner, self.key, self.ttl_seconds)
-        if row.expired:
+        if row["expired"]:
             await repository.reclaim(self.session, self.owner, self.key, identity)
             self._claimed = True
             return None
-        if row.fingerprint != identity:
+        if row["fingerprint"] != identity:
             raise IdempotencyKeyReused(
                 f"the {IDEMPOTENCY_HEADER} {self.key!r} was used for a different request; "
                 "use a new key for a new request"
             )
-        if row.status_code is None:  # claims commit with a response; this is defensive
+        if row["status_code"] is None:  # claims commit with a response; this is defensive
             raise IdempotencyKeyInUse(
                 f"a request with {IDEMPOTENCY_HEADER} {self.key!r} is running"
             )
-        headers = {**(row.response_headers or {}), REPLAYED_HEADER: "true"}
-        return StoredResponse(row.status_code, row.response_body, headers)
+        headers = {**(row["response_headers"] or {}), REPLAYED_HEADER: "true"}
+        return StoredResponse(row["status_code"], row["response_body"], headers)
 
     async def remember(self, response: StoredResponse) -> None:
         """Store the response with the claim (same transaction)."""

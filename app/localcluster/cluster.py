@@ -33,6 +33,10 @@ hot_standby_feedback = on
 # a dead replica's slot may pin at most this much WAL before it is invalidated
 max_slot_wal_keep_size = '1GB'
 wal_keep_size = '64MB'
+# A standby whose primary is gone retries every this long; PostgreSQL 16.2 may sit out one
+# whole interval after a promote request that lands as a retry is due (5 s by default: seen in
+# the primary-stopped drill, docs/performance-notes.md).
+wal_retrieve_retry_interval = '1s'
 password_encryption = 'scram-sha-256'
 max_connections = 200
 shared_buffers = '128MB'

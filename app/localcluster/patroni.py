@@ -43,6 +43,7 @@ DCS_SETTINGS: dict[str, Any] = {
             "max_replication_slots": 10,
             "max_slot_wal_keep_size": "1GB",
             "wal_keep_size": "64MB",
+            "wal_retrieve_retry_interval": "1s",  # see cluster.PRIMARY_CONF
             "max_connections": 200,
             "password_encryption": "scram-sha-256",
         },

@@ -11,10 +11,10 @@ from typing import Any, cast
 
 import orjson
 from asyncpg import Record
-from sqlalchemy import RowMapping, Table, bindparam, delete, func, insert, select, update
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy import Table
 
 from app.db.routing import ReadSession
+from app.db.session import WriteSession
 from app.models import PriceHistory, Product
 from app.products.listing import SORTS, Cursor, ProductFilters
 
@@ -44,17 +44,37 @@ PRICE_POINTS = (
     "ORDER BY observed_at DESC, id DESC LIMIT $2"
 )
 COUNTS_BY_CATEGORY = f"SELECT category, count(*) FROM {products.name} GROUP BY category"
-LOCK_BY_ID = (
-    select(*PRODUCT_COLUMNS).where(products.c.id == bindparam("product_id")).with_for_update()
+LOCK_BY_ID = f"SELECT {COLUMNS} FROM {products.name} WHERE id = $1 FOR UPDATE"
+# A new product and its first price point in one statement (one round trip): PostgreSQL runs
+# a data-modifying CTE even when the outer query does not read it.
+INSERT_PRODUCT_WITH_PRICE = f"""
+WITH new_product AS (
+    INSERT INTO {products.name} (category, name, url, price, currency, in_stock, attributes)
+    VALUES ($1, $2, $3, $4, $5, $6, $7::jsonb)
+    RETURNING {COLUMNS}
+), first_price AS (
+    INSERT INTO {price_history.name} (product_id, price, currency)
+    SELECT id, price, currency FROM new_product
 )
+SELECT {COLUMNS} FROM new_product
+"""
+RECORD_PRICE = f"INSERT INTO {price_history.name} (product_id, price, currency) VALUES ($1, $2, $3)"
+DELETE_BY_ID = f"DELETE FROM {products.name} WHERE id = $1 RETURNING id"
+# The columns a PATCH may set, in the order their parameters are numbered.
+UPDATABLE = ("category", "name", "url", "price", "currency", "in_stock", "attributes")
+
+
+def _json(value: Any) -> str:
+    # The driver's jsonb codec takes JSON text (SQLAlchemy's dialect installs it).
+    return orjson.dumps(value).decode()
 
 
 async def get_product(session: ReadSession, product_id: int) -> Record | None:
     return await session.fetchrow(PRODUCT_BY_ID, product_id)
 
 
-async def lock_product(session: AsyncSession, product_id: int) -> RowMapping | None:
-    return (await session.execute(LOCK_BY_ID, {"product_id": product_id})).mappings().first()
+async def lock_product(session: WriteSession, product_id: int) -> Record | None:
+    return await session.fetchrow(LOCK_BY_ID, product_id)
 
 
 def _escape_like(text: str) -> str:
@@ -117,34 +137,46 @@ async def list_products(
     return await session.fetch(text, *args)
 
 
-async def insert_product(session: AsyncSession, values: dict[str, Any]) -> RowMapping:
-    stmt = insert(products).values(**values).returning(*PRODUCT_COLUMNS)
-    return (await session.execute(stmt)).mappings().one()
+async def insert_product(session: WriteSession, values: dict[str, Any]) -> Record:
+    """Insert a product with its first price-history point; the new row."""
+    row = await session.fetchrow(
+        INSERT_PRODUCT_WITH_PRICE,
+        values["category"], values["name"], values["url"], values["price"],
+        values["currency"], values["in_stock"], _json(values["attributes"]),
+    )  # fmt: skip
+    assert row is not None  # INSERT … RETURNING returns its row
+    return row
 
 
-async def update_product(
-    session: AsyncSession, product_id: int, values: dict[str, Any]
-) -> RowMapping:
-    stmt = (
-        update(products)
-        .where(products.c.id == product_id)
-        .values(**values, version=products.c.version + 1, updated_at=func.now())
-        .returning(*PRODUCT_COLUMNS)
+def update_product_sql(columns: list[str]) -> str:
+    """UPDATE of the given columns ($2…), bumping the version; $1 is the product's id."""
+    unknown = set(columns) - set(UPDATABLE)
+    if unknown:
+        raise ValueError(f"not updatable: {sorted(unknown)}")
+    assignments = [
+        f"{name} = ${index}" + ("::jsonb" if name == "attributes" else "")
+        for index, name in enumerate(columns, start=2)
+    ]
+    return (
+        f"UPDATE {products.name} SET {', '.join(assignments)}, version = version + 1, "
+        f"updated_at = now() WHERE id = $1 RETURNING {COLUMNS}"
     )
-    return (await session.execute(stmt)).mappings().one()
 
 
-async def delete_product(session: AsyncSession, product_id: int) -> bool:
-    result = await session.execute(
-        delete(products).where(products.c.id == product_id).returning(products.c.id)
-    )
-    return result.first() is not None
+async def update_product(session: WriteSession, product_id: int, values: dict[str, Any]) -> Record:
+    columns = list(values)
+    args = [_json(values[c]) if c == "attributes" else values[c] for c in columns]
+    row = await session.fetchrow(update_product_sql(columns), product_id, *args)
+    assert row is not None  # the caller holds the row's lock
+    return row
 
 
-async def record_price(session: AsyncSession, product_id: int, price: Any, currency: str) -> None:
-    await session.execute(
-        insert(price_history).values(product_id=product_id, price=price, currency=currency)
-    )
+async def delete_product(session: WriteSession, product_id: int) -> bool:
+    return await session.fetchval(DELETE_BY_ID, product_id) is not None
+
+
+async def record_price(session: WriteSession, product_id: int, price: Any, currency: str) -> None:
+    await session.execute(RECORD_PRICE, product_id, price, currency)
 
 
 async def price_points(session: ReadSession, product_id: int, limit: int) -> list[Record]:

@@ -6,11 +6,10 @@ from typing import Any
 
 from asyncpg import Record
 from pydantic import ValidationError
-from sqlalchemy import RowMapping
-from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.categories import Category, category_names, get_category
 from app.db.routing import ReadSession
+from app.db.session import WriteSession
 from app.errors import FieldProblem, NotFound, PreconditionFailed, ValidationProblem
 from app.products import repository
 from app.products.listing import SORTS, Cursor
@@ -77,14 +76,12 @@ async def list_products(session: ReadSession, query: ListQuery) -> tuple[list[Re
     return page, Cursor(sort, last[column], last["id"]).encode()
 
 
-async def create_product(session: AsyncSession, data: ProductCreate) -> RowMapping:
+async def create_product(session: WriteSession, data: ProductCreate) -> Record:
     category = require_category(data.category)
     values = data.model_dump(exclude={"attributes"})
     values["url"] = str(data.url) if data.url else None
     values["attributes"] = validate_attributes(category, data.attributes)
-    row = await repository.insert_product(session, values)
-    await repository.record_price(session, row["id"], row["price"], row["currency"])
-    return row
+    return await repository.insert_product(session, values)
 
 
 def _merge(stored: dict[str, Any], patch: dict[str, Any]) -> dict[str, Any]:
@@ -98,8 +95,8 @@ def _merge(stored: dict[str, Any], patch: dict[str, Any]) -> dict[str, Any]:
 
 
 async def update_product(
-    session: AsyncSession, product_id: int, patch: ProductUpdate, expected_version: int | None
-) -> RowMapping:
+    session: WriteSession, product_id: int, patch: ProductUpdate, expected_version: int | None
+) -> Record:
     current = await repository.lock_product(session, product_id)
     if current is None:
         raise _not_found(product_id)
@@ -123,7 +120,7 @@ async def update_product(
     return row
 
 
-async def delete_product(session: AsyncSession, product_id: int) -> None:
+async def delete_product(session: WriteSession, product_id: int) -> None:
     if not await repository.delete_product(session, product_id):
         raise _not_found(product_id)
 

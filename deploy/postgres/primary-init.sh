@@ -54,6 +54,9 @@ ALTER SYSTEM SET hot_standby_feedback = 'on';
 -- A dead replica's slot may pin at most this much WAL before it is invalidated.
 ALTER SYSTEM SET max_slot_wal_keep_size = '2GB';
 ALTER SYSTEM SET wal_keep_size = '256MB';
+-- Copied to the replica by pg_basebackup: a promote request landing as a WAL retry is due can
+-- wait out one interval (5 s by default).
+ALTER SYSTEM SET wal_retrieve_retry_interval = '1s';
 ALTER SYSTEM SET password_encryption = 'scram-sha-256';
 SQL
 
