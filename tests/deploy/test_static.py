@@ -164,11 +164,12 @@ def test_render_blueprint() -> None:
     (kv,) = [s for s in blueprint["services"] if s["type"] == "keyvalue"]
     assert kv["ipAllowList"] == []  # the private network only
     assert env["RATE_LIMIT_ENABLED"]["value"] == "true"
-    assert env["RATE_LIMIT_STORAGE_URL"]["fromService"] == {
-        "type": "keyvalue",
-        "name": kv["name"],
-        "property": "connectionString",
-    }
+    for name in ("RATE_LIMIT_STORAGE_URL", "CACHE_URL"):
+        assert env[name]["fromService"] == {
+            "type": "keyvalue",
+            "name": kv["name"],
+            "property": "connectionString",
+        }
 
 
 def test_compose_redis_is_a_helper_not_a_dependency() -> None:
@@ -179,10 +180,11 @@ def test_compose_redis_is_a_helper_not_a_dependency() -> None:
     for name in ("api-a", "api-b"):
         api = services[name]
         assert api["environment"]["RATE_LIMIT_STORAGE_URL"] == "redis://redis:6379/0"
+        assert api["environment"]["CACHE_URL"] == "redis://redis:6379/1"
         assert "redis" not in api.get("depends_on", {})
     Settings.model_validate(
         {"app_env": "test", **{k: v for k, v in services["api-a"]["environment"].items()
-                               if k.startswith(("RATE_LIMIT", "REDIS"))}}
+                               if k.startswith(("RATE_LIMIT", "REDIS", "CACHE"))}}
     )  # fmt: skip
 
 
