@@ -28,8 +28,13 @@ def test_two_workers_share_one_metrics_view(migrated: Cluster, tmp_path: Path) -
     server = ApiServer(log_path=tmp_path / "serve.log", env=env)
     server.start()
     try:
-        for _ in range(40):  # a new connection each, so both workers take requests
-            assert httpx.get(f"{server.base_url}/api/products", timeout=5).status_code == 200
+        # A new connection each, so both workers take requests; past the read cache, so
+        # every read is routed.
+        for _ in range(40):
+            read = httpx.get(
+                f"{server.base_url}/api/products", headers={"Cache-Control": "no-cache"}, timeout=5
+            )
+            assert read.status_code == 200
         text = httpx.get(f"{server.base_url}/metrics", timeout=5).text
     finally:
         server.stop()
