@@ -35,6 +35,7 @@ from app.middleware import DOCS_STATIC, BodySizeLimitMiddleware, RequestContextM
 from app.parameters import known_parameters_only
 from app.problems import install_error_handlers, install_openapi, problem_responses
 from app.products.hot import HotReadsMiddleware, verify_routes
+from app.products.hot_create import HotCreateMiddleware, verify_create_route
 from app.products.router import router as products_router
 from app.stats.router import router as stats_router
 
@@ -127,7 +128,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(admin_router)
     app.include_router(metrics_router)
     verify_routes(app.routes)
+    verify_create_route(app.routes)
     app.add_middleware(HotReadsMiddleware)
+    app.add_middleware(HotCreateMiddleware)
     if cache is not None:  # outside the fast path; inside HEAD's GET, the limits and the log
         app.add_middleware(ReadCacheMiddleware, cache=cache)
     app.add_middleware(MethodsMiddleware)  # HEAD runs the GET, fast path included

@@ -3,10 +3,15 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+from fastapi.testclient import TestClient
 
 from app.auth import create_token
 from app.config import Settings
 from app.localcluster import Cluster
+from app.main import create_app
 
 TEST_SECRET = "test-secret-" + "x" * 40
 
@@ -30,3 +35,18 @@ def wait_replicated(cluster: Cluster, timeout: float = 10) -> None:
             if time.monotonic() > deadline:
                 raise TimeoutError(f"{replica.name} did not catch up in {timeout}s")
             time.sleep(0.02)
+
+
+@contextmanager
+def with_and_without(
+    settings: Settings, middleware: object
+) -> Iterator[tuple[TestClient, TestClient]]:
+    """The app as it runs, and the same app without one middleware (a fast path), to send
+    every request both ways."""
+    plain = create_app(settings)
+    plain.user_middleware = [m for m in plain.user_middleware if m.cls is not middleware]
+    with (
+        TestClient(create_app(settings), raise_server_exceptions=False) as full,
+        TestClient(plain, raise_server_exceptions=False) as without,
+    ):
+        yield full, without

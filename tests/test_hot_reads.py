@@ -26,6 +26,7 @@ from app.products import service
 from app.products.hot import HotReadsMiddleware, _recognise, verify_routes
 from app.products.router import get_product, list_products
 from app.products.router import router as products_router
+from tests.support import with_and_without
 from tests.test_products_api import create
 
 # Headers that differ between any two requests, whoever serves them.
@@ -34,14 +35,8 @@ PER_REQUEST = {"x-request-id", "x-served-by", "date"}
 
 @pytest.fixture
 def both(settings: Settings, clean_db: Cluster) -> Iterator[tuple[TestClient, TestClient]]:
-    plain = create_app(settings)
-    hot_path: object = HotReadsMiddleware
-    plain.user_middleware = [m for m in plain.user_middleware if m.cls is not hot_path]
-    with (
-        TestClient(create_app(settings), raise_server_exceptions=False) as hot,
-        TestClient(plain, raise_server_exceptions=False) as fastapi,
-    ):
-        yield hot, fastapi
+    with with_and_without(settings, HotReadsMiddleware) as clients:
+        yield clients
 
 
 def _seen(response: Any) -> tuple[int, dict[str, str], bytes]:

@@ -13,13 +13,15 @@ from app.auth import Principal
 from app.dependencies import WriteSessionDep
 from app.idempotency.service import IDEMPOTENCY_HEADER, IdempotentWrite, StoredResponse
 
+KEY_MAX_LENGTH = 255
+KEY_PATTERN = r"^[\x21-\x7e]+$"  # printable ASCII, no spaces
 KeyHeader = Annotated[
     str | None,
     Header(
         alias=IDEMPOTENCY_HEADER,
         min_length=1,
-        max_length=255,
-        pattern=r"^[\x21-\x7e]+$",
+        max_length=KEY_MAX_LENGTH,
+        pattern=KEY_PATTERN,
         description="Any unique string (a UUID): a retry with the same key and request returns "
         "the first response instead of writing again. Kept for 24 hours.",
     ),

@@ -67,7 +67,7 @@ LIST_INPUTS: Inputs = frozenset(
 )
 
 
-class _Route:
+class HotRoute:
     """A route the fast path serves: what the access log and the latency histogram read from
     `scope["route"]`, and the inputs `verify_routes` expects the real route to take."""
 
@@ -77,8 +77,8 @@ class _Route:
         self.inputs = inputs
 
 
-BY_ID_ROUTE = _Route(router.prefix + "/{product_id}", get_product, BY_ID_INPUTS)
-LIST_ROUTE = _Route(router.prefix, list_products, LIST_INPUTS)
+BY_ID_ROUTE = HotRoute(router.prefix + "/{product_id}", get_product, BY_ID_INPUTS)
+LIST_ROUTE = HotRoute(router.prefix, list_products, LIST_INPUTS)
 
 
 def route_inputs(dependant: Dependant) -> Inputs:
@@ -123,13 +123,13 @@ class HotReadsMiddleware:
             route, serve = _recognise(request)
             if serve is not None:
                 scope["route"] = route
-                response = await _serve_or_handle(serve, request)
+                response = await serve_or_handle(serve, request)
                 await response(scope, receive, send)
                 return
         await self.app(scope, receive, send)
 
 
-def _recognise(request: Request) -> tuple[_Route | None, Serve | None]:
+def _recognise(request: Request) -> tuple[HotRoute | None, Serve | None]:
     path = route_path(request.scope)
     if path == router.prefix:
         # Parsed once: `list_query` reads the same cached `request.query_params`.
@@ -168,7 +168,7 @@ def _list_request(query_params: QueryParams) -> Serve | None:
     return serve
 
 
-async def _serve_or_handle(serve: Serve, request: Request) -> Response:
+async def serve_or_handle(serve: Serve, request: Request) -> Response:
     try:
         return await serve(request)
     except Exception as exc:

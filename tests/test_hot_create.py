@@ -1,0 +1,142 @@
+"""The create fast path (app/products/hot_create.py) answers exactly as the FastAPI route.
+
+Every request goes to the app as it runs and to the same app without the fast path, on the
+same real primary + replica; status, headers and body must match once the values that differ
+between any two creates (id, timestamps, token) are set aside. A second test pins which
+requests the fast path takes, so the comparison cannot pass by both sides being FastAPI.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import orjson
+import pytest
+from fastapi.testclient import TestClient
+
+from app.config import Settings
+from app.localcluster import Cluster
+from app.products import service
+from app.products.hot_create import HotCreateMiddleware, _may_serve, _product
+from tests.support import bearer, with_and_without
+from tests.test_products_api import MAC
+
+# Headers that differ between any two creates, whoever serves them.
+PER_REQUEST = {"x-request-id", "date", "location", "x-consistency-token", "content-length"}
+PER_ROW = ("id", "created_at", "updated_at")
+JSON = {"Content-Type": "application/json"}
+
+
+@pytest.fixture
+def both(settings: Settings, clean_db: Cluster) -> Iterator[tuple[TestClient, TestClient]]:
+    with with_and_without(settings, HotCreateMiddleware) as clients:
+        yield clients
+
+
+def _seen(response: Any) -> tuple[int, dict[str, str], Any]:
+    headers = {k: v for k, v in response.headers.items() if k not in PER_REQUEST}
+    body: Any = response.content
+    if response.headers.get("content-type", "").startswith("application/"):
+        body = response.json()
+        if isinstance(body, dict) and response.status_code < 300:
+            body = {k: v for k, v in body.items() if k not in PER_ROW}
+    return response.status_code, headers, body
+
+
+def _requests(settings: Settings) -> list[tuple[str, bytes | str, dict[str, str], bool]]:
+    """(name, body, headers, served by the fast path)."""
+    writer = {**JSON, **bearer(settings, "products:write")}
+    reader = {**JSON, **bearer(settings, "products:read")}
+    body = orjson.dumps(MAC)
+    other = orjson.dumps({**MAC, "name": "another"})
+    bad_attributes = orjson.dumps({**MAC, "attributes": {"chip": 7}})
+    missing = orjson.dumps({k: v for k, v in MAC.items() if k != "price"})
+    extra = orjson.dumps({**MAC, "colour": "red"})
+    as_text = orjson.dumps({**MAC, "price": "1299.50"})
+    return [
+        ("valid", body, writer, True),
+        ("charset", body, {**writer, "Content-Type": "application/json; charset=utf-8"}, True),
+        ("keyed", body, {**writer, "Idempotency-Key": "k-1"}, True),
+        ("replayed", body, {**writer, "Idempotency-Key": "k-1"}, True),
+        ("key reused", other, {**writer, "Idempotency-Key": "k-1"}, True),
+        ("no token", body, JSON, True),
+        ("bad token", body, {**JSON, "Authorization": "Bearer nope"}, True),
+        ("no scope", body, reader, True),
+        ("bad attributes", bad_attributes, writer, True),
+        ("price as text", as_text, writer, True),
+        ("missing field", missing, writer, False),
+        ("extra field", extra, writer, False),
+        ("malformed", b'{"category": "mac",', writer, False),
+        ("NaN", body.replace(b"1999.99", b"NaN"), writer, False),
+        ("empty", b"", writer, False),
+        ("text/plain", body, {**writer, "Content-Type": "text/plain"}, False),
+        ("bad key", body, {**writer, "Idempotency-Key": "has space"}, False),
+        ("long key", body, {**writer, "Idempotency-Key": "k" * 256}, False),
+    ]
+
+
+def _keyed(headers: dict[str, str], side: str) -> dict[str, str]:
+    """Each side its own keys: both write to the same database."""
+    key = headers.get("Idempotency-Key")
+    if key is None or " " in key or len(key) > 255:
+        return headers
+    return {**headers, "Idempotency-Key": f"{key}-{side}"}
+
+
+def _as_if(response: Any, ours: str, theirs: str) -> Any:
+    """A response naming each side's own key, read as if it named the other's."""
+    response._content = response.content.replace(ours.encode(), theirs.encode())
+    return response
+
+
+def test_creates_answer_as_the_route_does(
+    both: tuple[TestClient, TestClient], settings: Settings
+) -> None:
+    hot, fastapi = both
+    for name, body, headers, _ in _requests(settings):
+        ours = hot.post("/api/products", content=body, headers=_keyed(headers, "hot"))
+        theirs = fastapi.post("/api/products", content=body, headers=_keyed(headers, "api"))
+        assert _seen(ours) == _seen(_as_if(theirs, "-api", "-hot")), name
+        assert ours.status_code < 500, name
+    query = hot.post("/api/products?x=1", content=orjson.dumps(MAC), headers=_keyed({}, "hot"))
+    assert (
+        query.status_code
+        == fastapi.post("/api/products?x=1", content=orjson.dumps(MAC)).status_code
+    )
+
+
+def test_the_fast_path_takes_exactly_the_creates_it_should(settings: Settings) -> None:
+    for name, body, headers, taken in _requests(settings):
+        scope = {
+            "type": "http",
+            "method": "POST",
+            "path": "/api/products",
+            "query_string": b"",
+            "headers": [(k.lower().encode(), v.encode()) for k, v in headers.items()],
+        }
+        raw = body.encode() if isinstance(body, str) else body
+        assert (_may_serve(scope) and _product(raw) is not None) == taken, name
+
+
+@pytest.mark.parametrize(
+    "failure",
+    [RuntimeError("a bug"), ConnectionResetError("reset by peer")],
+    ids=["bug", "driver-error"],
+)
+def test_failures_are_rendered_as_the_route_renders_them(
+    both: tuple[TestClient, TestClient],
+    settings: Settings,
+    monkeypatch: pytest.MonkeyPatch,
+    failure: Exception,
+) -> None:
+    async def failing(*_: object) -> None:
+        raise failure
+
+    monkeypatch.setattr(service, "create_product", failing)
+    hot, fastapi = both
+    headers = {**JSON, **bearer(settings, "products:write")}
+    ours = hot.post("/api/products", content=orjson.dumps(MAC), headers=headers)
+    theirs = fastapi.post("/api/products", content=orjson.dumps(MAC), headers=headers)
+    assert _seen(ours) == _seen(theirs)
+    assert ours.status_code >= 500
