@@ -37,12 +37,15 @@ class RedisUnavailable(Exception):
 
 
 class RedisGuard:
-    def __init__(self, use: str, timeout_seconds: float, cooldown_seconds: float) -> None:
+    def __init__(
+        self, use: str, timeout_seconds: float, cooldown_seconds: float, *, configured: bool
+    ) -> None:
         self.use = use
         self.timeout_seconds = timeout_seconds
         self.breaker = CircuitBreaker(cooldown_seconds)
         self.fallbacks = 0
-        REDIS_UP.labels(use=use).set(1)
+        if configured:  # no series at all for a Redis that is not there
+            REDIS_UP.labels(use=use).set(1)
 
     @property
     def up(self) -> bool:

@@ -53,8 +53,12 @@ class ReadCache:
         self.memory_usable = True
         self.hits = {"memory": 0, "redis": 0}
         self.misses = 0
-        self.guard = RedisGuard("cache", settings.redis_timeout_seconds,
-                                settings.redis_cooldown_seconds)  # fmt: skip
+        self.guard = RedisGuard(
+            "cache",
+            settings.redis_timeout_seconds,
+            settings.redis_cooldown_seconds,
+            configured=bool(settings.cache_url),
+        )
         self._redis: redis.Redis | None = None
         if settings.cache_url:
             import redis.asyncio as redis  # 0.45 s of start-up: only with Redis

@@ -52,7 +52,10 @@ class RateLimiter:
         self._redis: SlidingWindowCounterRateLimiter | None = None
         self._storage: RedisStorage | None = None
         self.guard = RedisGuard(
-            "rate_limit", settings.redis_timeout_seconds, settings.redis_cooldown_seconds
+            "rate_limit",
+            settings.redis_timeout_seconds,
+            settings.redis_cooldown_seconds,
+            configured=bool(settings.rate_limit_storage_url),
         )
         if settings.rate_limit_storage_url:
             timeout = settings.redis_timeout_seconds
