@@ -44,6 +44,13 @@ def _seen(response: Any) -> tuple[int, dict[str, str], Any]:
     return response.status_code, headers, body
 
 
+def _with_attribute(number: bytes) -> bytes:
+    """A coins product whose `year` is this JSON number, written as it is."""
+    return (
+        b'{"category": "coins", "name": "x", "price": 1, "attributes": {"year": ' + number + b"}}"
+    )
+
+
 def _requests(settings: Settings) -> list[tuple[str, bytes | str, dict[str, str], bool]]:
     """(name, body, headers, served by the fast path)."""
     writer = {**JSON, **bearer(settings, "products:write")}
@@ -69,6 +76,8 @@ def _requests(settings: Settings) -> list[tuple[str, bytes | str, dict[str, str]
         ("extra field", extra, writer, False),
         ("malformed", b'{"category": "mac",', writer, False),
         ("NaN", body.replace(b"1999.99", b"NaN"), writer, False),
+        ("beyond 64 bits", _with_attribute(b"18446744073709551616"), writer, False),
+        ("below -2**63", _with_attribute(b"-9223372036854775809"), writer, False),
         ("empty", b"", writer, False),
         ("text/plain", body, {**writer, "Content-Type": "text/plain"}, False),
         ("bad key", body, {**writer, "Idempotency-Key": "has space"}, False),
