@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Awaitable, Callable
-from typing import TypeVar
+from typing import Literal, TypeVar
 
 from prometheus_client import Counter, Gauge
 
@@ -44,6 +44,7 @@ class RedisGuard:
         self.timeout_seconds = timeout_seconds
         self.breaker = CircuitBreaker(cooldown_seconds)
         self.fallbacks = 0
+        self.configured = configured
         if configured:  # no series at all for a Redis that is not there
             REDIS_UP.labels(use=use).set(1)
 
@@ -52,8 +53,16 @@ class RedisGuard:
         return self.breaker.state is BreakerState.CLOSED
 
     @property
-    def last_error(self) -> str | None:
-        return self.breaker.last_error
+    def status(self) -> Literal["up", "down", "not configured"]:
+        """As /health reports it."""
+        if not self.configured:
+            return "not configured"
+        return "up" if self.up else "down"
+
+    @property
+    def error(self) -> str | None:
+        """Why Redis is down, while it is."""
+        return self.breaker.last_error if self.status == "down" else None
 
     async def call(self, work: Callable[[], Awaitable[T]]) -> T:
         """`work()` within the deadline, or RedisUnavailable. Any failure of Redis (refused,

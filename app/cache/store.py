@@ -70,10 +70,6 @@ class ReadCache:
         self._pending: set[asyncio.Task[None]] = set()
 
     @property
-    def uses_redis(self) -> bool:
-        return self._redis is not None
-
-    @property
     def entries(self) -> int:
         return len(self._items) + len(self._views)
 

@@ -171,8 +171,8 @@ def _cache_report(cache: ReadCache | None) -> CacheReport | None:
     lookups = hits + cache.misses
     return CacheReport(
         memory="in use" if cache.memory_usable else "bypassed",
-        redis=("up" if guard.up else "down") if cache.uses_redis else "not configured",
-        error=guard.last_error if cache.uses_redis and not guard.up else None,
+        redis=guard.status,
+        error=guard.error,
         entries=cache.entries,
         hits_memory=cache.hits["memory"],
         hits_redis=cache.hits["redis"],
@@ -187,8 +187,8 @@ def _rate_limit_report(limiter: RateLimiter | None) -> RateLimitReport | None:
     guard = limiter.guard
     return RateLimitReport(
         storage=limiter.storage,
-        redis=("up" if guard.up else "down") if limiter.uses_redis else "not configured",
-        error=guard.last_error if limiter.uses_redis and not guard.up else None,
+        redis=guard.status,
+        error=guard.error,
         fallbacks=guard.fallbacks,
     )
 

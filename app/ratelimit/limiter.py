@@ -70,10 +70,6 @@ class RateLimiter:
             self._redis = SlidingWindowCounterRateLimiter(self._storage)
 
     @property
-    def uses_redis(self) -> bool:
-        return self._redis is not None
-
-    @property
     def storage(self) -> Literal["redis", "memory"]:
         """Where counts go now: `redis` (shared by every node) or `memory` (this process)."""
         return "redis" if self._redis is not None and self.guard.up else "memory"
