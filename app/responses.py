@@ -20,6 +20,11 @@ def dumps(data: Any) -> bytes:
     return orjson.dumps(data, default=_default)
 
 
+def names_etag(if_none_match: str | None, etag: str) -> bool:
+    """Whether an `If-None-Match` header lists this ETag (the request then gets 304)."""
+    return if_none_match is not None and etag in {t.strip() for t in if_none_match.split(",")}
+
+
 def json_response(
     data: Any, status_code: int = 200, headers: Mapping[str, str] | None = None
 ) -> Response:

@@ -23,10 +23,20 @@ from app.dependencies import CONSISTENCY_HEADER, served_by
 from app.errors import AppError
 from app.middleware import route_path
 from app.products.query import product_id
+from app.responses import names_etag
 
 PRODUCTS = "/api/products"
 CATEGORIES = "/api/categories"
 CACHE_HEADER = "X-Cache"
+
+
+def _under_product(path: str) -> tuple[int, str] | None:
+    """`/api/products/{id}[/rest]` as (id, rest); None for any other path."""
+    if not path.startswith(PRODUCTS + "/"):
+        return None
+    segment, _, rest = path[len(PRODUCTS) + 1 :].partition("/")
+    pid = product_id(segment)
+    return None if pid is None else (pid, rest)
 
 
 def cache_key(scope: Scope) -> Key | None:
@@ -36,16 +46,11 @@ def cache_key(scope: Scope) -> Key | None:
         return Key("view", f"l:?{query}")
     if path == CATEGORIES:
         return None if query else Key("view", "c:")
-    if not path.startswith(PRODUCTS + "/"):
-        return None
-    segment, _, rest = path[len(PRODUCTS) + 1 :].partition("/")
-    pid = product_id(segment)
-    if pid is None:
-        return None
-    if rest == "" and not query:
-        return item_key(pid)
-    if rest == "prices":
-        return Key("view", f"h:{pid}?{query}", pid)
+    match _under_product(path):
+        case (pid, "") if not query:
+            return item_key(pid)
+        case (pid, "prices"):
+            return Key("view", f"h:{pid}?{query}", pid)
     return None
 
 
@@ -53,10 +58,10 @@ def written_product(scope: Scope) -> int | None:
     """The product a PATCH or DELETE names, if it does."""
     if scope["method"] not in ("PATCH", "DELETE"):
         return None
-    path = route_path(scope)
-    if not path.startswith(PRODUCTS + "/"):
-        return None
-    return product_id(path[len(PRODUCTS) + 1 :])
+    match _under_product(route_path(scope)):
+        case (pid, ""):
+            return pid
+    return None
 
 
 class ReadCacheMiddleware:
@@ -98,11 +103,7 @@ class ReadCacheMiddleware:
         scope.setdefault("state", {})["served_by"] = entry.served_by
         marker = (CACHE_HEADER.lower().encode(), f"hit-{tier}".encode())
         etag = entry.etag
-        if (
-            if_none_match is not None
-            and etag is not None
-            and etag in {t.strip() for t in if_none_match.split(",")}
-        ):  # as the route answers it (app.products.router.product_response)
+        if etag is not None and names_etag(if_none_match, etag):  # as the route answers it
             await send({"type": "http.response.start", "status": 304,
                         "headers": [(b"etag", etag.encode("latin-1")), marker]})  # fmt: skip
             await send({"type": "http.response.body", "body": b""})

@@ -29,7 +29,7 @@ from app.products.schemas import (
     ProductPage,
     ProductUpdate,
 )
-from app.responses import json_response
+from app.responses import json_response, names_etag
 
 router = APIRouter(prefix="/api/products", tags=["products"], responses=problem_responses(429))
 
@@ -111,9 +111,7 @@ async def get_product(
 def product_response(row: Mapping[Any, Any], if_none_match: str | None) -> Response:
     """The product with its `ETag`, or 304 when `If-None-Match` names that version."""
     headers = _product_headers(row)
-    if if_none_match is not None and headers["ETag"] in {
-        t.strip() for t in if_none_match.split(",")
-    }:
+    if names_etag(if_none_match, headers["ETag"]):
         return Response(status_code=status.HTTP_304_NOT_MODIFIED, headers=headers)
     return json_response(dict(row), headers=headers)
 
