@@ -21,6 +21,7 @@ from app.config import Settings
 from app.localcluster import Cluster
 from app.main import create_app
 from tests.browser import browser  # noqa: F401 (the fixture, for every browser test)
+from tests.redis_server import redis  # noqa: F401 (the fixture, for every Redis test)
 from tests.support import TEST_SECRET, bearer, wait_replicated
 
 ROOT = Path(__file__).resolve().parent.parent

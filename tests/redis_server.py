@@ -14,6 +14,8 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+import pytest
+
 from app.localcluster.ports import free_port
 
 REDIS_SERVER = shutil.which("redis-server") or "/usr/bin/redis-server"
@@ -73,6 +75,13 @@ class RedisServer:
     def log_tail(self) -> str:
         path = self.directory / "redis.log"
         return path.read_text(errors="replace")[-1000:] if path.exists() else ""
+
+
+@pytest.fixture
+def redis(tmp_path: Path) -> Iterator[RedisServer]:
+    """A real redis-server of the test's own (tests/conftest.py makes it everyone's)."""
+    with redis_server(tmp_path / "redis") as server:
+        yield server
 
 
 @contextmanager

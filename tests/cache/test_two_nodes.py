@@ -11,7 +11,6 @@ import time
 from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from pathlib import Path
 
 import httpx
 import pytest
@@ -21,18 +20,12 @@ from app.config import Settings
 from app.localcluster import Cluster
 from tests.conftest import private_dir
 from tests.faults.harness import SECRET, ApiServer, api_env
-from tests.redis_server import RedisServer, redis_server
+from tests.redis_server import RedisServer
 
 LAG_LIMIT, TTL = 2.0, 1.0
 BOUND = LAG_LIMIT + TTL  # what README promises a read without a token
 PRODUCTS = 8
 DURATION = 7.0
-
-
-@pytest.fixture
-def redis(tmp_path: Path) -> Iterator[RedisServer]:
-    with redis_server(tmp_path / "redis") as server:
-        yield server
 
 
 @pytest.fixture

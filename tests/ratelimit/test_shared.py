@@ -16,15 +16,9 @@ import pytest
 from app.localcluster import Cluster
 from tests.conftest import private_dir
 from tests.faults.harness import ApiServer, api_env
-from tests.redis_server import RedisServer, redis_server
+from tests.redis_server import RedisServer
 
 LIMIT = 6
-
-
-@pytest.fixture
-def redis(tmp_path: Path) -> Iterator[RedisServer]:
-    with redis_server(tmp_path / "redis") as server:
-        yield server
 
 
 def _nodes(cluster: Cluster, redis: RedisServer, base: Path, reads: str) -> list[ApiServer]:
