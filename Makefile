@@ -72,34 +72,26 @@ frontend-screenshot: setup ts-deps ## examples/frontend in Chromium, two of thre
 cluster-up: setup ## Start the local cluster only
 	@$(UV) run --frozen trackr cluster up --replicas $(REPLICAS)
 
+# $(call apt_when_missing,COMMAND,DEBIAN PACKAGE,WHAT IS LOST WITHOUT IT): install the
+# package when the command is missing and we are root on Debian; else say what to install.
+define apt_when_missing
+@command -v $(1) >/dev/null 2>&1 || { \
+  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+    echo "$(1) is missing: installing Debian's $(2)"; \
+    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $(2); \
+  else \
+    echo "$(1) is missing and cannot be installed here (not root): install $(2)$(3)"; \
+  fi; }
+endef
+
 sites-deps: ## Install Debian's nftables (WAN latency between local sites) when missing (as root)
-	@command -v nft >/dev/null 2>&1 || { \
-	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
-	    echo "nft is missing: installing Debian's nftables"; \
-	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nftables; \
-	  else \
-	    echo "nft is missing and cannot be installed here (not root): install nftables"; \
-	  fi; }
+	$(call apt_when_missing,nft,nftables,)
 
 redis-deps: ## Install Debian's redis-server for the rate-limit tests when it is missing (as root)
-	@command -v redis-server >/dev/null 2>&1 || { \
-	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
-	    echo "redis-server is missing: installing Debian's redis-server"; \
-	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq redis-server; \
-	  else \
-	    echo "redis-server is missing and cannot be installed here (not root): install" \
-	         "redis-server; the tests that need it fail without it"; \
-	  fi; }
+	$(call apt_when_missing,redis-server,redis-server,; the tests that need it fail without it)
 
 ha-deps: ## Install Debian's etcd-server for the HA cluster when it is missing (as root)
-	@command -v etcd >/dev/null 2>&1 || { \
-	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
-	    echo "etcd is missing: installing Debian's etcd-server"; \
-	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq etcd-server; \
-	  else \
-	    echo "etcd is missing and cannot be installed here (not root): install etcd-server" \
-	         "for the HA cluster; the HA tests are skipped without it"; \
-	  fi; }
+	$(call apt_when_missing,etcd,etcd-server, for the HA cluster; the HA tests are skipped without it)
 
 cluster-ha: setup ha-deps ## etcd + Patroni nodes with automatic failover in .data/ha (NODES=2|3)
 	@$(UV) run --frozen trackr cluster up --ha --nodes $(NODES) --dir .data/ha
