@@ -61,15 +61,20 @@ class InvalidationListener:
 
     async def _connect(self) -> None:
         settings = self.pool.settings
+        conn: asyncpg.Connection | None = None
         try:
-            conn = await asyncpg.connect(
-                self.pool.primary.dsn,
-                timeout=self.timeout,
-                server_settings={"application_name": "trackr-cache"},
-                connection_class=bounded_connection(settings.db_tcp_user_timeout_seconds),
-            )
-            await conn.add_listener(CHANNEL, self._heard)
-        except DRIVER_ERRORS as exc:
+            # One deadline for the connect and the LISTEN: a node that hangs between the two
+            # would otherwise hold this check (and the app's start) for good.
+            async with asyncio.timeout(self.timeout):
+                conn = await asyncpg.connect(
+                    self.pool.primary.dsn,
+                    server_settings={"application_name": "trackr-cache"},
+                    connection_class=bounded_connection(settings.db_tcp_user_timeout_seconds),
+                )
+                await conn.add_listener(CHANNEL, self._heard)
+        except DRIVER_ERRORS as exc:  # asyncio's TimeoutError is an OSError
+            if conn is not None:
+                conn.terminate()
             self._lost(f"cannot listen: {exc.__class__.__name__}: {exc}")
             return
         self._conn = conn
