@@ -50,6 +50,11 @@ def _version() -> str:
         return "0.0.0"
 
 
+# The freeze's full collection takes ~70 ms; run before serving, it delayed readiness by as
+# much (docs/performance-notes.md, step 18).
+FREEZE_AFTER_SECONDS = 1.0
+
+
 def freeze_startup_heap() -> None:
     """Move everything built at startup (modules, routes, schemas, pools) out of the
     collector's reach. Request garbage is short-lived, but every full collection used to walk
@@ -89,10 +94,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             purge_forever(database.engines.primary, settings.idempotency_ttl_seconds, 900)
         )
         install_drain(app.state.draining, settings.shutdown_drain_seconds)
-        freeze_startup_heap()
+        freezer = asyncio.get_running_loop().call_later(FREEZE_AFTER_SECONDS, freeze_startup_heap)
         try:
             yield
         finally:
+            freezer.cancel()
             purger.cancel()
             if listener is not None:
                 await listener.stop()

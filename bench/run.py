@@ -209,37 +209,47 @@ CACHED = {"cached_by_id": "by_id", "cached_by_id_hot": "by_id_hot", "cached_list
 BARE_STACK = "import fastapi, sqlalchemy.ext.asyncio, asyncpg, uvicorn, pydantic_settings, orjson"
 
 
-def bare_import(env: dict[str, str], runs: int = 5) -> float:
-    """Median seconds for a new interpreter to import the stack trackr serves on, and exit:
-    the floor under any app built on it."""
-    samples = []
-    for _ in range(runs):
-        started = time.monotonic()
-        subprocess.run([sys.executable, "-c", BARE_STACK], env=env, cwd=ROOT, check=True)
-        samples.append(time.monotonic() - started)
-    return round(statistics.median(samples), 3)
+def _bare_import_once(env: dict[str, str]) -> float:
+    """Seconds for a new interpreter to import the stack trackr serves on, and exit: the floor
+    under any app built on it."""
+    started = time.monotonic()
+    subprocess.run([sys.executable, "-c", BARE_STACK], env=env, cwd=ROOT, check=True)
+    return time.monotonic() - started
 
 
-def cold_start(env: dict[str, str], runs: int = 5) -> float:
-    """Median seconds from process start to the first 200 from /health."""
-    samples = []
+def _cold_start_once(env: dict[str, str]) -> float:
+    """Seconds from `trackr serve`'s process start to the first 200 from /health."""
+    port = free_port()
+    started = time.monotonic()
+    process = subprocess.Popen(
+        [str(BIN / "trackr"), "serve", "--host", "127.0.0.1", "--port", str(port)],
+        env=env,
+        cwd=ROOT,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        wait_http(f"http://127.0.0.1:{port}/health")
+        return time.monotonic() - started
+    finally:
+        process.send_signal(signal.SIGTERM)
+        process.wait(timeout=30)
+
+
+def cold_start(env: dict[str, str], runs: int = 7) -> dict[str, float]:
+    """The cold start next to the bare stack's import, sampled in alternation (the machine's
+    speed drifts between blocks of runs): medians of each and of the pairs' ratios."""
+    bare, cold = [], []
     for _ in range(runs):
-        port = free_port()
-        started = time.monotonic()
-        process = subprocess.Popen(
-            [str(BIN / "trackr"), "serve", "--host", "127.0.0.1", "--port", str(port)],
-            env=env,
-            cwd=ROOT,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
-        try:
-            wait_http(f"http://127.0.0.1:{port}/health")
-            samples.append(time.monotonic() - started)
-        finally:
-            process.send_signal(signal.SIGTERM)
-            process.wait(timeout=30)
-    return round(statistics.median(samples), 3)
+        bare.append(_bare_import_once(env))
+        cold.append(_cold_start_once(env))
+    return {
+        "bare_import_seconds": round(statistics.median(bare), 3),
+        "cold_start_seconds": round(statistics.median(cold), 3),
+        "cold_start_ratio": round(
+            statistics.median(c / b for c, b in zip(cold, bare, strict=True)), 2
+        ),
+    }
 
 
 COLUMNS = "id, category, name, url, price, currency, in_stock, attributes, created_at, updated_at"
@@ -308,8 +318,12 @@ def main() -> None:
         capture_output=True,
     )
     if args.only == "cold":
-        bare, cold = bare_import(base_env), cold_start(base_env)
-        print(f"bench: bare stack {bare} s, cold start {cold} s: {cold / bare:.2f}x", flush=True)
+        cold = cold_start(base_env)
+        print(
+            f"bench: bare stack {cold['bare_import_seconds']} s, cold start "
+            f"{cold['cold_start_seconds']} s: {cold['cold_start_ratio']}x",
+            flush=True,
+        )
         cluster.down()
         return
     print(f"bench: loading {args.rows} products …", flush=True)
@@ -341,8 +355,7 @@ def main() -> None:
             cluster.down()
             return
         # Side by side, alternating, as the machine's speed drifts.
-        results["bare_import_seconds"] = bare_import(base_env)
-        results["cold_start_seconds"] = cold_start(base_env)
+        results.update(cold_start(base_env))
     results["explain"] = explain(cluster, cursors)
     RESULTS.mkdir(parents=True, exist_ok=True)
     (RESULTS / f"{args.rows}-rows.json").write_text(json.dumps(results, indent=2))
