@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from typing import Annotated, Any
 
 import jwt
+from cachetools import TLRUCache
 from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
@@ -17,6 +18,7 @@ from app.errors import Forbidden, Unauthorized
 WRITE_SCOPE = "products:write"
 DATE_CLAIMS = ("exp", "iat", "nbf")  # RFC 7519: NumericDate, never a string
 MAX_TOKEN_LENGTH = 8192
+VERIFIED_TOKENS_KEPT = 4096
 
 _bearer = HTTPBearer(auto_error=False, description="JWT with a space-separated `scope` claim")
 
@@ -42,6 +44,11 @@ def _verification_key(settings: Settings) -> str:
 
 
 def decode_token(token: str, settings: Settings) -> Principal:
+    return _verify(token, settings)[0]
+
+
+def _verify(token: str, settings: Settings) -> tuple[Principal, float]:
+    """The token's principal and expiry, or Unauthorized saying what is wrong with it."""
     try:
         claims: dict[str, Any] = jwt.decode(
             token,
@@ -61,7 +68,33 @@ def decode_token(token: str, settings: Settings) -> Principal:
     scope = claims.get("scope", "")
     if not isinstance(scope, str):
         raise Unauthorized("the token's scope claim must be a space-separated string")
-    return Principal(subject=claims.get("sub"), scopes=frozenset(scope.split()))
+    principal = Principal(subject=claims.get("sub"), scopes=frozenset(scope.split()))
+    return principal, float(claims["exp"])
+
+
+class VerifiedTokens:
+    """`decode_token` that remembers the tokens it accepted until they expire.
+
+    A client sends the same token with every write; checking its signature each time cost
+    8% of a create's server time (docs/performance-notes.md, step 18). Only accepted tokens
+    are kept: a refused one is checked again, and says why, every time. A kept token expires
+    here exactly when PyJWT would call it expired (at `exp`, no leeway), and what makes a
+    token acceptable (secret or key, algorithm, audience, issuer) is fixed for the
+    process's life.
+    """
+
+    def __init__(self, settings: Settings, kept: int = VERIFIED_TOKENS_KEPT) -> None:
+        self.settings = settings
+        self._accepted: TLRUCache[str, tuple[Principal, float]] = TLRUCache(
+            maxsize=kept, ttu=lambda _token, entry, _now: entry[1], timer=time.time
+        )
+
+    def principal(self, token: str) -> Principal:
+        entry = self._accepted.get(token)
+        if entry is None:
+            entry = _verify(token, self.settings)
+            self._accepted[token] = entry
+        return entry[0]
 
 
 def create_token(
@@ -95,7 +128,8 @@ def require_scope(scope: str) -> Callable[..., Awaitable[Principal]]:
             raise Unauthorized("this operation needs an `Authorization: Bearer <JWT>` header")
         if len(credentials.credentials) > MAX_TOKEN_LENGTH:
             raise Unauthorized(f"the bearer token is longer than {MAX_TOKEN_LENGTH} characters")
-        principal = decode_token(credentials.credentials, request.app.state.settings)
+        tokens: VerifiedTokens = request.app.state.tokens
+        principal = tokens.principal(credentials.credentials)
         if scope not in principal.scopes:
             raise Forbidden(f"the token lacks the `{scope}` scope")
         request.state.principal = principal

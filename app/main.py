@@ -16,6 +16,7 @@ from fastapi_offline import FastAPIOffline
 
 from app.admin.repository import read_current as read_overrides
 from app.admin.router import router as admin_router
+from app.auth import VerifiedTokens
 from app.cache.listener import InvalidationListener
 from app.cache.middleware import ReadCacheMiddleware
 from app.cache.store import ReadCache
@@ -121,6 +122,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     app.state.settings = settings
     app.state.rate_limiter = limiter
+    app.state.tokens = VerifiedTokens(settings)
     app.state.cache = cache
     app.state.draining = threading.Event()
     app.state.started_at = time.monotonic()
@@ -144,7 +146,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     if limiter is not None:  # inside CORS: preflights never count, refusals carry CORS
         from app.ratelimit.middleware import RateLimitMiddleware
 
-        app.add_middleware(RateLimitMiddleware, limiter=limiter, settings=settings)
+        app.add_middleware(RateLimitMiddleware, limiter=limiter, tokens=app.state.tokens)
     install_cors(app, settings)  # outside the fast path: preflights never reach it
     app.add_middleware(RequestContextMiddleware)
     return app

@@ -8,7 +8,9 @@ from collections.abc import Callable
 import jwt
 import pytest
 from fastapi.testclient import TestClient
+from pydantic import SecretStr
 
+from app.auth import VerifiedTokens
 from app.config import Settings
 from app.localcluster import Cluster
 from app.main import create_app
@@ -100,3 +102,41 @@ def test_rs256_with_a_public_key(clean_db: Cluster, settings: Settings) -> None:
         forged = jwt.encode(_claims(), "x" * 40, algorithm="HS256")
         headers = {"Authorization": f"Bearer {forged}"}
         assert client.post("/api/products", json=BODY, headers=headers).status_code == 401
+
+
+def test_an_accepted_token_is_refused_once_it_expires(client: TestClient) -> None:
+    """The app keeps the tokens it accepted (app.auth.VerifiedTokens): a kept one still
+    expires at its `exp`, to the second, as an unkept one would."""
+    expires = int(time.time()) + 2
+    headers = _bearer(_claims(exp=expires))
+    assert client.post("/api/products", json=BODY, headers=headers).status_code == 201
+    assert client.post("/api/products", json=BODY, headers=headers).status_code == 201
+    time.sleep(max(0.0, expires - time.time()) + 0.05)
+    response = client.post("/api/products", json=BODY, headers=headers)
+    assert response.status_code == 401
+    assert "expired" in response.json()["detail"]
+
+
+def test_a_refused_token_says_why_every_time(client: TestClient) -> None:
+    headers = _bearer(_claims(), "wrong-secret" * 4)
+    for _ in range(3):
+        response = client.post("/api/products", json=BODY, headers=headers)
+        assert response.status_code == 401
+        assert "Signature verification failed" in response.json()["detail"]
+
+
+def test_apps_keep_their_own_accepted_tokens(clean_db: Cluster, settings: Settings) -> None:
+    """A token one app accepted is judged afresh by an app with another secret, in the same
+    process."""
+    other = settings.model_copy(update={"jwt_secret": SecretStr("another-secret" * 3)})
+    headers = bearer(settings, "products:write")
+    with TestClient(create_app(settings)) as first, TestClient(create_app(other)) as second:
+        assert first.post("/api/products", json=BODY, headers=headers).status_code == 201
+        assert second.post("/api/products", json=BODY, headers=headers).status_code == 401
+
+
+def test_kept_tokens_are_bounded(settings: Settings) -> None:
+    tokens = VerifiedTokens(settings, kept=2)
+    minted = [jwt.encode(_claims(sub=f"user-{n}"), TEST_SECRET) for n in range(5)]
+    assert [tokens.principal(t).subject for t in minted] == [f"user-{n}" for n in range(5)]
+    assert len(tokens._accepted) == 2

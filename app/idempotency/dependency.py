@@ -3,6 +3,7 @@ identity as the key's owner, and Starlette responses in and out of storage."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Annotated, Any
 
@@ -32,14 +33,22 @@ KeyHeader = Annotated[
 class Idempotency:
     write: IdempotentWrite
 
-    async def replay(self, request: Request, payload: Any = None) -> Response | None:
-        """The first response to this key, for a retry; None when this write is the first."""
-        stored = await self.write.replay(request.method, request.url.path, payload)
+    async def replay(
+        self, request: Request, payload: Callable[[], Any] = lambda: None
+    ) -> Response | None:
+        """The first response to this key, for a retry; None when this write is the first (or
+        carries no key). `payload` gives what the key's fingerprint covers besides the method
+        and the path; it is only called for a keyed write."""
+        if self.write.key is None:
+            return None
+        stored = await self.write.replay(request.method, request.url.path, payload())
         if stored is None:
             return None
         return Response(stored.body, stored.status, headers=stored.headers, media_type=None)
 
     async def remember(self, response: Response) -> Response:
+        if self.write.key is None:
+            return response
         headers = dict(response.headers.items())
         await self.write.remember(
             StoredResponse(response.status_code, bytes(response.body), headers)

@@ -143,7 +143,7 @@ async def create_product(
     """Create a product (scope `products:write`); its first price-history point is recorded.
 
     Send an `Idempotency-Key` to make retries safe: a repeat returns the first response."""
-    if replayed := await idempotency.replay(request, data.model_dump(mode="json")):
+    if replayed := await idempotency.replay(request, lambda: data.model_dump(mode="json")):
         return replayed
     row = await service.create_product(session, data)
     headers = {**_product_headers(row), "Location": f"{request.url.path}/{row['id']}"}
@@ -162,8 +162,11 @@ async def update_product(
 ) -> Response:
     """Partially update a product; attributes are merged then re-validated. Honours If-Match
     and `Idempotency-Key`."""
-    patch = data.model_dump(mode="json", exclude_unset=True)
-    if replayed := await idempotency.replay(request, {"patch": patch, "if_match": if_match}):
+
+    def fingerprinted() -> dict[str, Any]:
+        return {"patch": data.model_dump(mode="json", exclude_unset=True), "if_match": if_match}
+
+    if replayed := await idempotency.replay(request, fingerprinted):
         return replayed
     row = await service.update_product(session, product_id, data, _expected_version(if_match))
     return await idempotency.remember(json_response(dict(row), headers=_product_headers(row)))

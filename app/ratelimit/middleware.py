@@ -15,8 +15,7 @@ import hashlib
 from starlette.datastructures import MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from app.auth import MAX_TOKEN_LENGTH, decode_token
-from app.config import Settings
+from app.auth import MAX_TOKEN_LENGTH, VerifiedTokens
 from app.errors import AppError, RateLimited
 from app.middleware import route_path
 from app.problems import render
@@ -28,10 +27,10 @@ MAX_KEY_PART = 128  # a longer subject is hashed: keys stay short in Redis
 
 
 class RateLimitMiddleware:
-    def __init__(self, app: ASGIApp, limiter: RateLimiter, settings: Settings) -> None:
+    def __init__(self, app: ASGIApp, limiter: RateLimiter, tokens: VerifiedTokens) -> None:
         self.app = app
         self.limiter = limiter
-        self.settings = settings
+        self.tokens = tokens
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http" or _exempt(scope) or scope["method"] == "OPTIONS":
@@ -71,7 +70,7 @@ class RateLimitMiddleware:
         if scheme.lower() != "bearer" or not token:
             return None
         try:
-            return decode_token(token.strip(), self.settings).subject
+            return self.tokens.principal(token.strip()).subject
         except AppError:  # invalid or expired: counted by address; the route says why
             return None
 
