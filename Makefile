@@ -7,7 +7,7 @@ REPLICAS ?= 1
 NODES ?= 2
 PYTEST_ARGS ?=
 
-.PHONY: help setup ts-deps run test lint format pytest failover-report ha-report sites-report sites-deps monitor-screenshot frontend-screenshot bench bench-scale cluster-up cluster-down cluster-status ha-deps redis-deps cluster-ha clean
+.PHONY: help setup ts-deps run test lint format pytest failover-report ha-report sites-report sites-deps monitor-screenshot frontend-screenshot bench bench-scale cluster-up cluster-down cluster-status ha-deps redis-deps backup-deps backup-requirements cluster-ha clean
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-16s %s\n", $$1, $$2}'
@@ -28,7 +28,7 @@ $(TS)/node_modules/.package-lock.json: $(TS)/package-lock.json
 	@cd $(TS) && npm ci --no-audit --no-fund --loglevel=error
 	@touch $@
 
-run: setup ## Start the local cluster, migrate, seed, print a dev token and serve on PORT
+run: setup backup-deps ## Start the local cluster (WAL archived from the start), migrate, seed, print a dev token and serve on PORT
 	@$(UV) run --frozen trackr dev --replicas $(REPLICAS) --port $(PORT)
 
 lint: setup ts-deps ## ruff, mypy, the import contracts; prettier and tsc on the TypeScript client
@@ -43,7 +43,7 @@ format: setup ## Apply ruff fixes and formatting
 	@$(UV) run --frozen ruff format .
 	@cd $(TS) && npm run --silent format
 
-pytest: setup ha-deps redis-deps ts-deps ## Only the tests (the TypeScript client's and the browser's included)
+pytest: setup ha-deps redis-deps backup-deps ts-deps ## Only the tests (the TypeScript client's and the browser's included)
 	@$(UV) run --frozen pytest $(PYTEST_ARGS)
 
 test: lint pytest ## Lint, type-check and run every test (real primary + replica)
@@ -89,6 +89,23 @@ sites-deps: ## Install Debian's nftables (WAN latency between local sites) when 
 
 redis-deps: ## Install Debian's redis-server for the rate-limit tests when it is missing (as root)
 	$(call apt_when_missing,redis-server,redis-server,; the tests that need it fail without it)
+
+BARMAN := .tools/barman
+BARMAN_REQUIREMENTS := deploy/backup/barman-requirements
+
+backup-deps: $(BARMAN)/bin/barman ## barman (the backup tool, GPL-3) in its own virtualenv, from its hashed pins
+
+$(BARMAN)/bin/barman: $(BARMAN_REQUIREMENTS).txt
+	@$(UV) --version >/dev/null 2>&1 || $(PYTHON) -m pip install --quiet --disable-pip-version-check uv
+	@rm -rf $(BARMAN) && $(UV) venv --quiet --python $(PYTHON) $(BARMAN)
+	@$(UV) pip install --quiet --python $(BARMAN)/bin/python --no-deps --require-hashes -r $<
+	@touch $@
+
+backup-requirements: ## Re-pin barman and its dependencies (deploy/backup/barman-requirements.*)
+	@{ $(UV) pip compile --quiet --python-version 3.11 --generate-hashes --no-header $(BARMAN_REQUIREMENTS).in; \
+	   echo "# barman itself, installed with --no-deps (see barman-requirements.in)"; \
+	   echo "barman==3.19.1" | $(UV) pip compile --quiet --python-version 3.11 --no-deps --generate-hashes --no-header -; \
+	 } > $(BARMAN_REQUIREMENTS).txt
 
 ha-deps: ## Install Debian's etcd-server for the HA cluster when it is missing (as root)
 	$(call apt_when_missing,etcd,etcd-server, for the HA cluster; the HA tests are skipped without it)

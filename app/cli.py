@@ -11,8 +11,9 @@ from typing import Annotated, Any
 
 import typer
 
+from app.backup.cli import backup_app
 from app.cli_common import DEV_SECRET_FILE, ClusterDir, dev_secret, existing_secret, fail
-from app.cluster_cli import cluster_app, cluster_up, open_cluster
+from app.cluster_cli import cluster_app, cluster_up, open_cluster, stop_cluster
 from app.monitor.cli import monitor_app
 
 app = typer.Typer(
@@ -24,6 +25,7 @@ app.add_typer(cluster_app, name="cluster")
 app.add_typer(db_app, name="db")
 app.add_typer(token_app, name="token")
 app.add_typer(monitor_app, name="monitor")
+app.add_typer(backup_app, name="backup")
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
@@ -213,7 +215,7 @@ def dev(
         serve(host="127.0.0.1", port=port, workers=1)
     finally:
         if not keep_cluster:
-            open_cluster(directory).down()
+            stop_cluster(directory)
             typer.echo("cluster stopped (data kept in .data/cluster; `make run` resumes it)")
 
 

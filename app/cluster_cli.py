@@ -99,6 +99,26 @@ def cluster_up(
         raise fail(str(exc)) from exc
     for line in lines:
         typer.echo(line)
+    if not isinstance(cluster, HaCluster):
+        _stream_wal(cluster)
+
+
+def _stream_wal(cluster) -> None:  # type: ignore[no-untyped-def]
+    """Archive the cluster's WAL continuously from the start, so `trackr backup create`
+    works with no other step. Without barman the cluster still runs, without backups."""
+    from app.backup.barman import BackupError, find_barman
+    from app.backup.local import local_barman
+
+    if find_barman() is None:
+        typer.echo("backups: off (barman is not installed: `make backup-deps`)")
+        return
+    try:
+        barman = local_barman(cluster)
+        barman.start_streaming()
+    except BackupError as exc:
+        typer.secho(f"backups: WAL streaming did not start: {exc}", fg=typer.colors.YELLOW)
+        return
+    typer.echo(f"backups: WAL streaming to {barman.config.parent}")
 
 
 def _sites_up(directory: Path, names: list[str], rtt_ms: float) -> None:
@@ -130,8 +150,29 @@ def cluster_status(directory: ClusterDir = Path(".data/cluster")) -> None:
 @cluster_app.command("down")
 def cluster_down(directory: ClusterDir = Path(".data/cluster")) -> None:
     """Stop every node cleanly (replicas first); data is kept."""
-    open_cluster(directory).down()
+    stop_cluster(directory)
     typer.echo("cluster stopped")
+
+
+def stop_cluster(directory: Path) -> None:
+    """The WAL streamer (if backups are set up), then every node."""
+    cluster = open_cluster(directory)
+    _stop_wal_streaming(cluster)
+    cluster.down()
+
+
+def _stop_wal_streaming(cluster) -> None:  # type: ignore[no-untyped-def]
+    from app.backup.barman import BackupError, find_barman
+    from app.backup.local import local_barman, repository_for
+    from app.localcluster.ha import HaCluster
+
+    configured = (repository_for(cluster.base) / "barman.conf").exists()
+    if isinstance(cluster, HaCluster) or not configured or find_barman() is None:
+        return
+    try:
+        local_barman(cluster).stop_streaming()
+    except BackupError as exc:
+        typer.secho(f"backups: could not stop WAL streaming: {exc}", fg=typer.colors.YELLOW)
 
 
 @cluster_app.command("env")

@@ -271,6 +271,15 @@ class Cluster(ClusterDirectory):
         replicas = [f"{r['name']}={url(r['port'])}" for r in state["replicas"]]
         return url(state["primary"]["port"]), replicas
 
+    def replication_login(self) -> tuple[str, str]:
+        """The replication role's name and password (WAL streaming, base backups)."""
+        return REPLICATION_USER, self._require()["replication_password"]
+
+    def superuser_conninfo(self) -> str:
+        """A libpq conninfo for the superuser on the primary, over its unix socket."""
+        primary = self.primary()
+        return f"host={primary.socket_dir} port={primary.port} user={SUPERUSER} dbname=postgres"
+
     def writer_url(self) -> str:
         """Every node in one multi-host URL that connects to whichever one accepts writes."""
         state = self._require()

@@ -27,18 +27,22 @@ class Node:
     base: Path
     bins: PgBinaries
     run_as: RunAs
+    # A node outside a cluster's layout (a restored one) names its own places.
+    data_path: Path | None = None
+    socket_path: Path | None = None
+    log_path: Path | None = None
 
     @property
     def datadir(self) -> Path:
-        return self.base / self.name
+        return self.data_path or self.base / self.name
 
     @property
     def socket_dir(self) -> Path:
-        return self.base / "run"
+        return self.socket_path or self.base / "run"
 
     @property
     def logfile(self) -> Path:
-        return self.base / "log" / f"{self.name}.log"
+        return self.log_path or self.base / "log" / f"{self.name}.log"
 
     def run(
         self, *args: str, check: bool = True, timeout: float = 120

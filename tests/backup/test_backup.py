@@ -1,0 +1,145 @@
+"""`trackr backup` on a real local cluster: WAL streamed from `trackr cluster up` on, a base
+backup, and a point-in-time restore that holds exactly what existed at the chosen moment."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+
+from app.backup.local import repository_for
+from app.localcluster import Cluster
+from app.localcluster.node import Node
+from tests.conftest import private_dir
+
+TRACKR = str(Path(sys.executable).parent / "trackr")
+
+
+def trackr(*args: str, timeout: float = 300) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [TRACKR, *args], capture_output=True, text=True, timeout=timeout, check=False
+    )
+
+
+@pytest.fixture(scope="module")
+def backed_up() -> Iterator[Cluster]:
+    """A cluster started as `make run` starts it, with one base backup taken."""
+    with private_dir("backup") as path:
+        directory = path / "cluster"
+        up = trackr("cluster", "up", "--dir", str(directory))
+        assert up.returncode == 0, up.stderr
+        assert f"backups: WAL streaming to {repository_for(directory)}" in up.stdout
+        try:
+            created = trackr("backup", "create", "--dir", str(directory))
+            assert created.returncode == 0, created.stdout + created.stderr
+            assert ": DONE," in created.stdout
+            yield Cluster(directory)
+        finally:
+            trackr("cluster", "down", "--dir", str(directory))
+
+
+def test_list_shows_the_backup(backed_up: Cluster) -> None:
+    listed = trackr("backup", "list", "--dir", str(backed_up.base))
+    assert listed.returncode == 0, listed.stderr
+    [line] = listed.stdout.splitlines()
+    assert " DONE " in line
+    assert line.endswith("MiB")
+
+
+def test_restore_to_a_time_holds_exactly_the_rows_of_that_time(
+    backed_up: Cluster, pg_dir: Path
+) -> None:
+    primary = backed_up.primary()
+    primary.sql("CREATE TABLE accident (id int PRIMARY KEY)")
+    primary.sql("INSERT INTO accident SELECT generate_series(1, 100)")
+    time.sleep(0.5)
+    moment = datetime.now(UTC)
+    time.sleep(0.5)
+    primary.sql("INSERT INTO accident SELECT generate_series(101, 200)")
+    primary.sql("DROP TABLE accident")
+
+    target = pg_dir / "restored"
+    restored = trackr(
+        "backup", "restore", "--dir", str(backed_up.base), "--to-time", moment.isoformat(),
+        "--target-dir", str(target),
+    )  # fmt: skip
+    assert restored.returncode == 0, restored.stdout + restored.stderr
+    node = _restored_node(backed_up, target)
+    try:
+        assert node.sql("SELECT count(*), min(id), max(id) FROM accident") == "100|1|100"
+        assert node.sql("SELECT pg_is_in_recovery()") == "f"  # promoted: a primary of its own
+    finally:
+        node.stop()
+    assert primary.sql("SELECT to_regclass('accident') IS NULL") == "t"  # the cluster untouched
+
+
+def _restored_node(cluster: Cluster, datadir: Path) -> Node:
+    port = int((datadir / "postmaster.pid").read_text().splitlines()[3])
+    return Node(
+        name=datadir.name, port=port, base=cluster.base, bins=cluster.bins,
+        run_as=cluster.run_as, data_path=datadir,
+    )  # fmt: skip
+
+
+def test_restore_refuses_a_directory_that_holds_something(backed_up: Cluster, pg_dir: Path) -> None:
+    occupied = pg_dir / "occupied"
+    occupied.mkdir()
+    (occupied / "keep.txt").write_text("mine")
+    refused = trackr(
+        "backup", "restore", "--dir", str(backed_up.base), "--latest",
+        "--target-dir", str(occupied),
+    )  # fmt: skip
+    assert refused.returncode == 1
+    assert "is not empty" in refused.stderr
+    assert [p.name for p in occupied.iterdir()] == ["keep.txt"]
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        ([], "exactly one of --to-time, --to-lsn or --latest"),
+        (["--latest", "--to-lsn", "0/1"], "exactly one of --to-time, --to-lsn or --latest"),
+        (["--to-time", "2026-12-02T18:30:00"], "give the time's zone"),
+        (["--to-time", "yesterday"], "ISO 8601"),
+    ],
+)
+def test_restore_says_what_is_wrong_with_its_target(
+    tmp_path: Path, args: list[str], message: str
+) -> None:
+    refused = trackr(
+        "backup", "restore", "--dir", str(tmp_path / "none"), "--target-dir",
+        str(tmp_path / "new"), *args,
+    )  # fmt: skip
+    assert refused.returncode != 0
+    assert message in refused.stdout + refused.stderr
+
+
+def test_commands_say_when_there_is_no_cluster(tmp_path: Path) -> None:
+    listed = trackr("backup", "list", "--dir", str(tmp_path / "none"))
+    assert listed.returncode == 1
+    assert "no local cluster at" in listed.stderr
+
+
+def test_no_password_in_the_configuration_or_a_command_line(backed_up: Cluster) -> None:
+    _, password = backed_up.replication_login()
+    repository = repository_for(backed_up.base)
+    assert password not in (repository / "barman.conf").read_text()
+    assert oct((repository / "pgpass").stat().st_mode & 0o777) == "0o600"
+    command_lines = [_read(cmdline) for cmdline in Path("/proc").glob("[0-9]*/cmdline")]
+    streamers = [
+        line for line in command_lines if b"pg_receivewal" in line and bytes(repository) in line
+    ]
+    assert streamers, "no pg_receivewal streams this cluster's WAL"
+    assert not any(password.encode() in line for line in streamers)
+
+
+def _read(path: Path) -> bytes:
+    try:
+        return path.read_bytes()
+    except OSError:  # the process ended meanwhile
+        return b""
