@@ -178,12 +178,16 @@ class Barman:
         backup_id: str = "latest",
         target_time: datetime | None = None,
         target_lsn: str | None = None,
+        exclusive: bool = False,
     ) -> None:
         """Restore a backup into `destination` (which must not hold a data directory), set to
-        replay the archive up to the target (the archive's end when none) and then promote."""
+        replay the archive up to the target (the archive's end when none) and then promote.
+        `exclusive`: stop before the target's own record, not after it."""
         args = ["recover"]
         if target_time is not None or target_lsn is not None:
             args += ["--target-action", "promote"]
+        if exclusive:
+            args.append("--exclusive")
         if target_time is not None:
             args += ["--target-time", target_time.isoformat()]
         if target_lsn is not None:

@@ -21,6 +21,7 @@ class Target:
 
     time: datetime | None = None
     lsn: str | None = None
+    exclusive: bool = False  # stop before the target's own record
 
     def describe(self) -> str:
         if self.time is not None:
@@ -46,7 +47,9 @@ def restore(
         # Everything written until now goes to the archive first, so any target up to this
         # moment can be reached. (With the primary gone, the archive ends where it ends.)
         barman.archive_current_wal()
-    barman.recover(target_dir, target_time=target.time, target_lsn=target.lsn)
+    barman.recover(
+        target_dir, target_time=target.time, target_lsn=target.lsn, exclusive=target.exclusive
+    )
     if cluster.run_as.is_switching:
         ensure_traversable(target_dir)
         cluster.run_as.chown(target_dir)

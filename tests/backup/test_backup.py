@@ -3,8 +3,10 @@ backup, and a point-in-time restore that holds exactly what existed at the chose
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Iterator
 from datetime import UTC, datetime
@@ -20,21 +22,32 @@ from tests.conftest import private_dir
 TRACKR = str(Path(sys.executable).parent / "trackr")
 
 
-def trackr(*args: str, timeout: float = 300) -> subprocess.CompletedProcess[str]:
+def trackr(
+    *args: str, timeout: float = 300, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [TRACKR, *args], capture_output=True, text=True, timeout=timeout, check=False
+        [TRACKR, *args],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+        env={**os.environ, **(env or {})},
     )
 
 
 @pytest.fixture(scope="module")
 def backed_up() -> Iterator[Cluster]:
-    """A cluster started as `make run` starts it, with one base backup taken."""
+    """A cluster started, migrated and seeded as `make run` does it, with one base backup."""
     with private_dir("backup") as path:
         directory = path / "cluster"
         up = trackr("cluster", "up", "--dir", str(directory))
         assert up.returncode == 0, up.stderr
         assert f"backups: WAL streaming to {repository_for(directory)}" in up.stdout
         try:
+            env = Cluster(directory).env()
+            for step in (("db", "upgrade"), ("seed",)):
+                done = trackr(*step, env=env)
+                assert done.returncode == 0, done.stderr
             created = trackr("backup", "create", "--dir", str(directory))
             assert created.returncode == 0, created.stdout + created.stderr
             assert ": DONE," in created.stdout
@@ -143,3 +156,50 @@ def _read(path: Path) -> bytes:
         return path.read_bytes()
     except OSError:  # the process ended meanwhile
         return b""
+
+
+def test_verify_restores_the_newest_backup_and_finds_what_the_cluster_holds(
+    backed_up: Cluster,
+) -> None:
+    """Under writes: the replica's pause and the restore's stop are the same WAL position."""
+    stop = threading.Event()
+    primary = backed_up.primary()
+
+    def write() -> None:
+        for n in range(2000):
+            if stop.is_set():
+                return
+            primary.sql(
+                "INSERT INTO products (category, name, price, currency, in_stock, attributes) "
+                f"VALUES ('games', 'verify {n}', {n}, 'EUR', true, "
+                """'{"platform": "PC"}')""",
+                dbname="trackr",
+            )
+
+    writer = threading.Thread(target=write)
+    writer.start()
+    try:
+        verified = trackr("backup", "verify", "--dir", str(backed_up.base))
+    finally:
+        stop.set()
+        writer.join()
+    assert verified.returncode == 0, verified.stdout + verified.stderr
+    assert "verified: restored to" in verified.stdout
+    assert "products per category: coins=" in verified.stdout
+    assert not list(repository_for(backed_up.base).parent.glob("verify-*"))  # scratch removed
+
+
+def test_verify_fails_on_a_tampered_backup(backed_up: Cluster) -> None:
+    """The newest backup's products table overwritten with zeros (its own backup, so the
+    other tests' one stays intact): the restore no longer holds the products."""
+    created = trackr("backup", "create", "--dir", str(backed_up.base))
+    assert created.returncode == 0, created.stdout + created.stderr
+    backup_id = created.stdout.split()[1].rstrip(":")
+    heap = backed_up.primary().sql("SELECT pg_relation_filepath('products')", dbname="trackr")
+    data = repository_for(backed_up.base) / "trackr" / "base" / backup_id / "data"
+    tampered = data / heap
+    tampered.write_bytes(bytes(tampered.stat().st_size))
+    verified = trackr("backup", "verify", "--dir", str(backed_up.base))
+    assert verified.returncode == 1, verified.stdout + verified.stderr
+    assert backup_id in verified.stderr
+    assert "DIFFERS products per category: restored 'none'" in verified.stderr
