@@ -183,7 +183,9 @@ class Barman:
         """Restore a backup into `destination` (which must not hold a data directory), set to
         replay the archive up to the target (the archive's end when none) and then promote.
         `exclusive`: stop before the target's own record, not after it."""
-        args = ["recover"]
+        # The streamed segment still being written (.partial) goes along: with the primary
+        # lost, it holds the last writes the archive has.
+        args = ["recover", "--partial-wal"]
         if target_time is not None or target_lsn is not None:
             args += ["--target-action", "promote"]
         if exclusive:

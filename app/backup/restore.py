@@ -3,6 +3,7 @@ the cluster it came from, nor any directory that holds something."""
 
 from __future__ import annotations
 
+import logging
 import time
 from dataclasses import dataclass
 from datetime import datetime
@@ -13,6 +14,8 @@ from app.localcluster import Cluster
 from app.localcluster.node import Node, NodeCommandError
 from app.localcluster.osuser import ensure_traversable
 from app.localcluster.ports import free_port
+
+log = logging.getLogger("trackr.backup")
 
 
 @dataclass(frozen=True)
@@ -43,10 +46,7 @@ def restore(
     target_dir = target_dir.resolve()
     if target_dir.exists() and any(target_dir.iterdir()):
         raise BackupError(f"{target_dir} is not empty: a restore only goes to a new directory")
-    if cluster.primary().is_running():
-        # Everything written until now goes to the archive first, so any target up to this
-        # moment can be reached. (With the primary gone, the archive ends where it ends.)
-        barman.archive_current_wal()
+    _archive_until_now(barman, cluster)
     barman.recover(
         target_dir, target_time=target.time, target_lsn=target.lsn, exclusive=target.exclusive
     )
@@ -69,6 +69,24 @@ def restore(
     except NodeCommandError as exc:
         raise BackupError(f"the restored node did not start: {exc} (see {node.logfile})") from exc
     return node
+
+
+def _archive_until_now(barman: Barman, cluster: Cluster) -> None:
+    """Everything written until now goes to the archive first, so any target up to this
+    moment can be reached. With the primary gone the archive ends where streaming stopped,
+    the segment it was filling included."""
+    primary = cluster.primary()
+    answering = primary.run(
+        "pg_isready", "-q", "-t", "3", "-h", str(primary.socket_dir), "-p", str(primary.port),
+        check=False,
+    )  # fmt: skip
+    if answering.returncode != 0:
+        log.warning("the primary does not answer: restoring from the archive as it stands")
+        return
+    try:
+        barman.archive_current_wal()
+    except BackupError as exc:
+        log.warning("could not archive the current WAL (%s): restoring from the archive", exc)
 
 
 def _wait_promoted(node: Node, timeout: float) -> None:

@@ -3,9 +3,6 @@ backup, and a point-in-time restore that holds exactly what existed at the chose
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -17,43 +14,13 @@ import pytest
 from app.backup.local import repository_for
 from app.localcluster import Cluster
 from app.localcluster.node import Node
-from tests.conftest import private_dir
-
-TRACKR = str(Path(sys.executable).parent / "trackr")
-
-
-def trackr(
-    *args: str, timeout: float = 300, env: dict[str, str] | None = None
-) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [TRACKR, *args],
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        check=False,
-        env={**os.environ, **(env or {})},
-    )
+from tests.backup.conftest import backed_up_cluster, trackr
 
 
 @pytest.fixture(scope="module")
 def backed_up() -> Iterator[Cluster]:
-    """A cluster started, migrated and seeded as `make run` does it, with one base backup."""
-    with private_dir("backup") as path:
-        directory = path / "cluster"
-        up = trackr("cluster", "up", "--dir", str(directory))
-        assert up.returncode == 0, up.stderr
-        assert f"backups: WAL streaming to {repository_for(directory)}" in up.stdout
-        try:
-            env = Cluster(directory).env()
-            for step in (("db", "upgrade"), ("seed",)):
-                done = trackr(*step, env=env)
-                assert done.returncode == 0, done.stderr
-            created = trackr("backup", "create", "--dir", str(directory))
-            assert created.returncode == 0, created.stdout + created.stderr
-            assert ": DONE," in created.stdout
-            yield Cluster(directory)
-        finally:
-            trackr("cluster", "down", "--dir", str(directory))
+    with backed_up_cluster("backup") as cluster:
+        yield cluster
 
 
 def test_list_shows_the_backup(backed_up: Cluster) -> None:

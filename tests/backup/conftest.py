@@ -1,0 +1,51 @@
+"""What the backup tests share: the `trackr` command as a user runs it, and a local cluster
+started, migrated, seeded and backed up as `make run` and `trackr backup create` do it."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from app.backup.local import repository_for
+from app.localcluster import Cluster
+from tests.conftest import private_dir
+
+TRACKR = str(Path(sys.executable).parent / "trackr")
+
+
+def trackr(
+    *args: str, timeout: float = 300, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [TRACKR, *args],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+        env={**os.environ, **(env or {})},
+    )
+
+
+@contextmanager
+def backed_up_cluster(name: str) -> Iterator[Cluster]:
+    """A new cluster with WAL streaming from its start, migrated, seeded, one base backup."""
+    with private_dir(name) as path:
+        directory = path / "cluster"
+        up = trackr("cluster", "up", "--dir", str(directory))
+        assert up.returncode == 0, up.stderr
+        assert f"backups: WAL streaming to {repository_for(directory)}" in up.stdout
+        try:
+            env = Cluster(directory).env()
+            for step in (("db", "upgrade"), ("seed",)):
+                done = trackr(*step, env=env)
+                assert done.returncode == 0, done.stderr
+            created = trackr("backup", "create", "--dir", str(directory))
+            assert created.returncode == 0, created.stdout + created.stderr
+            assert ": DONE," in created.stdout
+            yield Cluster(directory)
+        finally:
+            trackr("cluster", "down", "--dir", str(directory))
