@@ -7,7 +7,7 @@ REPLICAS ?= 1
 NODES ?= 2
 PYTEST_ARGS ?=
 
-.PHONY: help setup ts-deps run test lint format pytest failover-report ha-report sites-report sites-deps monitor-screenshot frontend-screenshot bench bench-scale cluster-up cluster-down cluster-status ha-deps redis-deps backup-deps backup-requirements cluster-ha clean
+.PHONY: help setup ts-deps run test lint format pytest failover-report ha-report sites-report sites-deps monitor-screenshot frontend-screenshot bench bench-scale cluster-up cluster-down cluster-status ha-deps redis-deps backup-deps backup-requirements backup-report cluster-ha clean
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-16s %s\n", $$1, $$2}'
@@ -59,6 +59,9 @@ failover-report: setup ## Break real processes under load; write docs/failover.m
 
 ha-report: setup ha-deps ## Patroni drills under load (switchover, killed leader, lost standby): docs/failover.md
 	@$(UV) run --frozen python -m tests.ha.report
+
+backup-report: setup backup-deps ## Backup size and time, RPO and restore time (RTO) at 100k and 1M rows: docs/backups.md
+	@$(UV) run --frozen python -m tests.backup.report $(BACKUP_REPORT_ARGS)
 
 sites-report: setup ha-deps sites-deps ## Three-site drills and WAN write costs (root): docs/failover.md "Sites"
 	@$(UV) run --frozen python -m tests.sites.report
