@@ -73,6 +73,7 @@ class Settings(BaseSettings):
     max_body_bytes: int = Field(1024 * 1024, ge=1)
     max_field_problems: int = Field(20, ge=1, le=1000)
     idempotency_ttl_seconds: int = Field(24 * 3600, ge=60)
+    backup_status_interval_seconds: float = Field(30.0, gt=0)
     shutdown_drain_seconds: float = Field(0.0, ge=0, le=300)
 
     # The read cache (app/cache): in memory, plus Redis when CACHE_URL is set.

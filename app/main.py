@@ -25,12 +25,13 @@ from app.config import Settings, get_settings
 from app.cors import install_cors
 from app.db.database import Database
 from app.db.replicas import ReplicaPool
+from app.health.backups import BackupWatcher
 from app.health.router import router as health_router
 from app.idempotency.service import purge_forever
 from app.lifecycle import install_drain
 from app.logs import configure_logging
 from app.methods import MethodsMiddleware
-from app.metrics import PrometheusPoolObserver
+from app.metrics import PrometheusPoolObserver, observe_backups
 from app.metrics import router as metrics_router
 from app.middleware import DOCS_STATIC, BodySizeLimitMiddleware, RequestContextMiddleware
 from app.parameters import known_parameters_only
@@ -94,6 +95,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         purger = asyncio.create_task(
             purge_forever(database.engines.primary, settings.idempotency_ttl_seconds, 900)
         )
+        watcher = BackupWatcher(
+            database.engines.primary, settings.backup_status_interval_seconds, observe_backups
+        )
+        app.state.backup_watcher = watcher
+        watcher.start()
         install_drain(app.state.draining, settings.shutdown_drain_seconds)
         freezer = asyncio.get_running_loop().call_later(FREEZE_AFTER_SECONDS, freeze_startup_heap)
         try:
@@ -101,6 +107,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         finally:
             freezer.cancel()
             purger.cancel()
+            await watcher.stop()
             if listener is not None:
                 await listener.stop()
             await database.stop()

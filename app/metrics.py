@@ -8,6 +8,7 @@ live worker's value.
 from __future__ import annotations
 
 import os
+import time
 from typing import TYPE_CHECKING, Final
 
 from fastapi import APIRouter
@@ -27,6 +28,7 @@ from app.db.breaker import BreakerState
 
 if TYPE_CHECKING:
     from app.db.replicas import ReplicaPool
+    from app.health.backups import BackupStatus
 
 GAUGE_MODE: Final = "livemostrecent"
 
@@ -57,6 +59,19 @@ CHECK_LATENCY = Gauge("trackr_db_check_latency_seconds", "Last health check late
                       multiprocess_mode=GAUGE_MODE)  # fmt: skip
 BREAKER = Gauge("trackr_primary_breaker_state", "1 for the primary breaker's current state",
                 ["state"], multiprocess_mode=GAUGE_MODE)  # fmt: skip
+BACKUP_LAST_SUCCESS = Gauge(
+    "trackr_backup_last_success_timestamp_seconds",
+    "When the last successful backup job of this kind ended (NaN: none recorded)",
+    ["kind"], multiprocess_mode=GAUGE_MODE,
+)  # fmt: skip
+BACKUP_VERIFY_OK = Gauge("trackr_backup_last_verify_ok", "1 when the latest verify passed",
+                         multiprocess_mode=GAUGE_MODE)  # fmt: skip
+ARCHIVE_STREAMING = Gauge("trackr_wal_archive_streaming",
+                          "1 while barman's WAL streamer is connected to the primary",
+                          multiprocess_mode=GAUGE_MODE)  # fmt: skip
+ARCHIVE_LAG = Gauge("trackr_wal_archive_lag_bytes",
+                    "WAL the archive's streamer has not reported written",
+                    multiprocess_mode=GAUGE_MODE)  # fmt: skip
 
 
 def _set(gauge: Gauge, value: float | None, **labels: str) -> None:
@@ -96,6 +111,22 @@ def observe_pool(pool: ReplicaPool) -> None:
         _set(CHECK_LATENCY, replica.latency_ms and replica.latency_ms / 1000, node=replica.name)
     for state in BreakerState:
         _set(BREAKER, 1.0 if pool.breaker.state is state else 0.0, state=state.value)
+
+
+def observe_backups(status: BackupStatus) -> None:
+    """Copy a backup status reading into the gauges (after every reading)."""
+    now = time.time()
+    for kind, age in (
+        ("backup", status.last_backup_age_seconds),
+        ("verify", status.last_verify_age_seconds),
+    ):
+        _set(BACKUP_LAST_SUCCESS, None if age is None else now - age, kind=kind)
+    verify_ok = status.last_verify_ok
+    BACKUP_VERIFY_OK.set(float("nan") if verify_ok is None else float(verify_ok))
+    streaming = status.archive_streaming
+    ARCHIVE_STREAMING.set(float("nan") if streaming is None else float(streaming))
+    lag = status.archive_lag_bytes
+    ARCHIVE_LAG.set(float("nan") if lag is None else float(lag))
 
 
 def render() -> tuple[bytes, str]:

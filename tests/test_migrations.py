@@ -28,7 +28,7 @@ def test_upgrade_downgrade_upgrade(cluster: Cluster, empty_db: str) -> None:
     primary = cluster.primary()
     command.upgrade(config, "head")
     assert primary.sql(TABLES, dbname="migrations_test") == (
-        "alembic_version,idempotency_keys,price_history,products,routing_overrides"
+        "alembic_version,backup_events,idempotency_keys,price_history,products,routing_overrides"
     )
     command.downgrade(config, "base")
     assert primary.sql(TABLES, dbname="migrations_test") == "alembic_version"

@@ -28,7 +28,10 @@ def _local(directory: Path):  # type: ignore[no-untyped-def]
             f"no local cluster at {directory}: run `make run` or `trackr cluster up` first "
             "(or pass --dir)"
         )
-    return cluster, local_barman(cluster)
+    try:
+        return cluster, local_barman(cluster)
+    except _errors() as exc:
+        raise fail(str(exc)) from exc
 
 
 def _errors() -> tuple[type[Exception], ...]:
@@ -43,15 +46,25 @@ def _size(size_bytes: int) -> str:
     return f"{size_bytes / 2**20:.1f} MiB"
 
 
+def _record(cluster, kind: str, ok: bool, backup_id: str | None, detail: str | None) -> None:  # type: ignore[no-untyped-def]
+    from app.backup.events import record
+
+    problem = record(cluster.env()["DATABASE_URL"], kind, ok, backup_id, detail)
+    if problem:
+        typer.secho(f"note: {problem}", fg=typer.colors.YELLOW, err=True)
+
+
 @backup_app.command("create")
 def backup_create(directory: ClusterDir = Path(".data/cluster")) -> None:
     """Take a base backup of the primary (WAL is archived continuously besides)."""
     started = time.monotonic()
+    cluster, barman = _local(directory)
     try:
-        _, barman = _local(directory)
         backup = barman.backup()
     except _errors() as exc:
+        _record(cluster, "backup", False, None, str(exc))
         raise fail(str(exc)) from exc
+    _record(cluster, "backup", True, backup.backup_id, None)
     typer.echo(
         f"backup {backup.backup_id}: {backup.status}, {_size(backup.size_bytes)} in "
         f"{time.monotonic() - started:.1f} s (repository {barman.config.parent})"
@@ -131,13 +144,16 @@ def backup_verify(directory: ClusterDir = Path(".data/cluster")) -> None:
     paused at, and compare what both hold; exit 1 on any difference."""
     from app.backup.verify import verify
 
+    cluster, barman = _local(directory)
     try:
-        cluster, barman = _local(directory)
         result = verify(barman, cluster)
     except _errors() as exc:
+        _record(cluster, "verify", False, None, str(exc))
         raise fail(f"verify failed: {exc}") from exc
     for name, value in result.expected.items():
         typer.echo(f"  {name}: {value}")
+    _record(cluster, "verify", not result.differences, result.backup_id,
+            "; ".join(result.differences) or None)  # fmt: skip
     if result.differences:
         for line in result.differences:
             typer.secho(f"  DIFFERS {line}", fg=typer.colors.RED, err=True)

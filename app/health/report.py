@@ -10,6 +10,7 @@ from pydantic import BaseModel, Field
 
 from app.cache.store import ReadCache
 from app.db.replicas import ReplicaPool
+from app.health.backups import BackupStatus
 
 if TYPE_CHECKING:
     from app.ratelimit.limiter import RateLimiter
@@ -85,6 +86,27 @@ class CacheReport(BaseModel):
     hit_ratio: float | None = Field(description="Hits over lookups since start")
 
 
+class BackupReport(BaseModel):
+    """Informational: never changes `status`. From the backup jobs' rows in `backup_events`
+    and the primary's view of barman's WAL streamer, read every
+    BACKUP_STATUS_INTERVAL_SECONDS."""
+
+    last_backup_age_seconds: float | None = Field(
+        description="Since the last successful `trackr backup create`; null when none is recorded"
+    )
+    last_verify_age_seconds: float | None = Field(
+        description="Since the last successful `trackr backup verify`; null when none is recorded"
+    )
+    last_verify_ok: bool | None = Field(description="Whether the most recent verify passed")
+    archive_streaming: bool | None = Field(
+        description="barman's WAL streamer is connected to the primary"
+    )
+    archive_lag_bytes: int | None = Field(
+        description="WAL the streamer has not reported written (it reports every 10 s)"
+    )
+    error: str | None = Field(None, description="Why the last reading failed (figures kept)")
+
+
 class HealthReport(BaseModel):
     status: Status
     timestamp: datetime
@@ -96,6 +118,7 @@ class HealthReport(BaseModel):
     patroni: PatroniReport | None = None
     rate_limit: RateLimitReport | None = Field(None, description="With RATE_LIMIT_ENABLED")
     cache: CacheReport | None = Field(None, description="With CACHE_ENABLED")
+    backups: BackupReport | None = Field(None, description="Once the first reading is in")
 
 
 def build_report(
@@ -104,6 +127,7 @@ def build_report(
     version: str,
     limiter: RateLimiter | None = None,
     cache: ReadCache | None = None,
+    backups: BackupStatus | None = None,
 ) -> HealthReport:
     primary_up = pool.primary_up
     primary = PrimaryReport(
@@ -160,6 +184,25 @@ def build_report(
         patroni=patroni,
         rate_limit=_rate_limit_report(limiter),
         cache=_cache_report(cache),
+        backups=_backup_report(backups),
+    )
+
+
+def _backup_report(status: BackupStatus | None) -> BackupReport | None:
+    if status is None:
+        return None
+    since = time.monotonic() - status.checked_at  # ages grow between readings
+
+    def age(seconds: float | None) -> float | None:
+        return None if seconds is None else round(seconds + since, 1)
+
+    return BackupReport(
+        last_backup_age_seconds=age(status.last_backup_age_seconds),
+        last_verify_age_seconds=age(status.last_verify_age_seconds),
+        last_verify_ok=status.last_verify_ok,
+        archive_streaming=status.archive_streaming,
+        archive_lag_bytes=status.archive_lag_bytes,
+        error=status.error,
     )
 
 

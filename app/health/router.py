@@ -19,7 +19,12 @@ class ReadyOut(BaseModel):
 def _report(request: Request) -> HealthReport:
     state = request.app.state
     return build_report(
-        state.database.pool, state.started_at, state.version, state.rate_limiter, state.cache
+        state.database.pool,
+        state.started_at,
+        state.version,
+        state.rate_limiter,
+        state.cache,
+        state.backup_watcher.status,
     )
 
 

@@ -10,11 +10,14 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
+from fastapi.testclient import TestClient
 
 from app.backup.local import repository_for
 from app.localcluster import Cluster
 from app.localcluster.node import Node
+from app.main import create_app
 from tests.backup.conftest import backed_up_cluster, trackr
+from tests.conftest import make_settings
 
 
 @pytest.fixture(scope="module")
@@ -156,6 +159,29 @@ def test_verify_restores_the_newest_backup_and_finds_what_the_cluster_holds(
     assert not list(repository_for(backed_up.base).parent.glob("verify-*"))  # scratch removed
 
 
+def test_health_and_metrics_show_the_backups(backed_up: Cluster) -> None:
+    """Every API node reads the jobs' rows (replicated) and the primary's view of the WAL
+    streamer: informational, the status stays ok."""
+    recorded = "SELECT count(*) FROM backup_events WHERE kind = 'verify' AND ok"
+    if backed_up.primary().sql(recorded, dbname="trackr") == "0":  # this test run alone
+        assert trackr("backup", "verify", "--dir", str(backed_up.base)).returncode == 0
+    settings = make_settings(backed_up, backup_status_interval_seconds=0.2)
+    with TestClient(create_app(settings)) as client:
+        deadline = time.monotonic() + 30
+        while (backups := client.get("/health").json().get("backups")) is None:
+            assert time.monotonic() < deadline, "no backup status in /health"
+            time.sleep(0.1)
+        assert backups["last_backup_age_seconds"] < 600
+        assert backups["last_verify_ok"] is True
+        assert backups["last_verify_age_seconds"] < 600
+        assert backups["archive_streaming"] is True
+        assert backups["error"] is None
+        metrics = client.get("/metrics").text
+        assert 'trackr_backup_last_success_timestamp_seconds{kind="backup"}' in metrics
+        assert "trackr_backup_last_verify_ok 1.0" in metrics
+        assert "trackr_wal_archive_streaming 1.0" in metrics
+
+
 def test_verify_fails_on_a_tampered_backup(backed_up: Cluster) -> None:
     """The newest backup's products table overwritten with zeros (its own backup, so the
     other tests' one stays intact): the restore no longer holds the products."""
@@ -170,3 +196,5 @@ def test_verify_fails_on_a_tampered_backup(backed_up: Cluster) -> None:
     assert verified.returncode == 1, verified.stdout + verified.stderr
     assert backup_id in verified.stderr
     assert "DIFFERS products per category: restored 'none'" in verified.stderr
+    last = "SELECT ok, backup_id FROM backup_events WHERE kind = 'verify' ORDER BY id DESC LIMIT 1"
+    assert backed_up.primary().sql(last, dbname="trackr") == f"f|{backup_id}"

@@ -251,6 +251,44 @@ export type webhooks = Record<string, never>;
 export interface components {
     schemas: {
         /**
+         * BackupReport
+         * @description Informational: never changes `status`. From the backup jobs' rows in `backup_events`
+         *     and the primary's view of barman's WAL streamer, read every
+         *     BACKUP_STATUS_INTERVAL_SECONDS.
+         */
+        BackupReport: {
+            /**
+             * Archive Lag Bytes
+             * @description WAL the streamer has not reported written (it reports every 10 s)
+             */
+            archive_lag_bytes: number | null;
+            /**
+             * Archive Streaming
+             * @description barman's WAL streamer is connected to the primary
+             */
+            archive_streaming: boolean | null;
+            /**
+             * Error
+             * @description Why the last reading failed (figures kept)
+             */
+            error?: string | null;
+            /**
+             * Last Backup Age Seconds
+             * @description Since the last successful `trackr backup create`; null when none is recorded
+             */
+            last_backup_age_seconds: number | null;
+            /**
+             * Last Verify Age Seconds
+             * @description Since the last successful `trackr backup verify`; null when none is recorded
+             */
+            last_verify_age_seconds: number | null;
+            /**
+             * Last Verify Ok
+             * @description Whether the most recent verify passed
+             */
+            last_verify_ok: boolean | null;
+        };
+        /**
          * BalancingChange
          * @description `null` clears the override and returns to READ_BALANCING from the environment.
          */
@@ -328,6 +366,8 @@ export interface components {
         };
         /** HealthReport */
         HealthReport: {
+            /** @description Once the first reading is in */
+            backups?: components["schemas"]["BackupReport"] | null;
             /** @description With CACHE_ENABLED */
             cache?: components["schemas"]["CacheReport"] | null;
             database: components["schemas"]["DatabaseReport"];
