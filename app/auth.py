@@ -43,10 +43,6 @@ def _verification_key(settings: Settings) -> str:
     return settings.jwt_public_key.replace("\\n", "\n")
 
 
-def decode_token(token: str, settings: Settings) -> Principal:
-    return _verify(token, settings)[0]
-
-
 def _verify(token: str, settings: Settings) -> tuple[Principal, float]:
     """The token's principal and expiry, or Unauthorized saying what is wrong with it."""
     try:
@@ -73,7 +69,8 @@ def _verify(token: str, settings: Settings) -> tuple[Principal, float]:
 
 
 class VerifiedTokens:
-    """`decode_token` that remembers the tokens it accepted until they expire.
+    """Bearer tokens checked against the settings, remembering those accepted until they
+    expire.
 
     A client sends the same token with every write; checking its signature each time cost
     8% of a create's server time (docs/performance-notes.md, step 18). Only accepted tokens

@@ -108,8 +108,8 @@ class Barman:
     def run(self, *args: str, timeout: float = 3600, check: bool = True) -> str:
         command = [str(self.executable), "-c", str(self.config), *args]
         try:
-            # Never the caller's stdin, and no pipe the background receive-wal `cron` starts
-            # could hold open: its output goes to a file.
+            # stdout is what is parsed (`-f json`); barman's progress and errors go to a log
+            # beside the configuration, which error messages point at.
             with open(self.config.parent / "commands.log", "ab") as log:
                 result = subprocess.run(
                     command,

@@ -12,6 +12,7 @@ from pathlib import Path
 
 from app.backup.local import repository_for
 from app.localcluster import Cluster
+from app.localcluster.node import Node
 from tests.conftest import private_dir
 
 TRACKR = str(Path(sys.executable).parent / "trackr")
@@ -49,3 +50,17 @@ def backed_up_cluster(name: str) -> Iterator[Cluster]:
             yield Cluster(directory)
         finally:
             trackr("cluster", "down", "--dir", str(directory))
+
+
+def restored_node(cluster: Cluster, datadir: Path) -> Node:
+    """The node `trackr backup restore` started in `datadir` (its port from postmaster.pid)."""
+    port = int((datadir / "postmaster.pid").read_text().splitlines()[3])
+    return Node(
+        name=datadir.name, port=port, base=cluster.base, bins=cluster.bins,
+        run_as=cluster.run_as, data_path=datadir,
+    )  # fmt: skip
+
+
+def product_ids(node: Node, where: str = "true") -> set[int]:
+    listed = node.sql(f"SELECT string_agg(id::text, ',') FROM products WHERE {where}", "trackr")
+    return {int(i) for i in listed.split(",")} if listed else set()

@@ -19,10 +19,9 @@ from pathlib import Path
 
 from app.backup.local import local_barman
 from app.localcluster import Cluster
-from app.localcluster.node import Node
 from app.localcluster.processes import kill
 from bench import dataset
-from tests.backup.conftest import trackr
+from tests.backup.conftest import product_ids, restored_node, trackr
 from tests.backup.writer import Writer
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -76,12 +75,9 @@ def measure(rows: int, base: Path) -> Figures:
         _checked("backup", "restore", "--dir", str(directory), "--latest", "--target-dir",
                  str(target))  # fmt: skip
         restore_seconds = time.monotonic() - started
-        port = int((target / "postmaster.pid").read_text().splitlines()[3])
-        node = Node(name="restored", port=port, base=cluster.base, bins=cluster.bins,
-                    run_as=cluster.run_as, data_path=target)  # fmt: skip
-        listed = node.sql("SELECT string_agg(id::text, ',') FROM products", "trackr")
+        node = restored_node(cluster, target)
+        held = product_ids(node)
         node.stop("fast")
-        held = {int(i) for i in listed.split(",") if i}
         lost = [w for w in writer.acknowledged if w.id not in held]
         return Figures(
             rows=rows,

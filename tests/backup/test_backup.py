@@ -14,9 +14,8 @@ from fastapi.testclient import TestClient
 
 from app.backup.local import repository_for
 from app.localcluster import Cluster
-from app.localcluster.node import Node
 from app.main import create_app
-from tests.backup.conftest import backed_up_cluster, trackr
+from tests.backup.conftest import backed_up_cluster, restored_node, trackr
 from tests.conftest import make_settings
 
 
@@ -52,21 +51,13 @@ def test_restore_to_a_time_holds_exactly_the_rows_of_that_time(
         "--target-dir", str(target),
     )  # fmt: skip
     assert restored.returncode == 0, restored.stdout + restored.stderr
-    node = _restored_node(backed_up, target)
+    node = restored_node(backed_up, target)
     try:
         assert node.sql("SELECT count(*), min(id), max(id) FROM accident") == "100|1|100"
         assert node.sql("SELECT pg_is_in_recovery()") == "f"  # promoted: a primary of its own
     finally:
         node.stop()
     assert primary.sql("SELECT to_regclass('accident') IS NULL") == "t"  # the cluster untouched
-
-
-def _restored_node(cluster: Cluster, datadir: Path) -> Node:
-    port = int((datadir / "postmaster.pid").read_text().splitlines()[3])
-    return Node(
-        name=datadir.name, port=port, base=cluster.base, bins=cluster.bins,
-        run_as=cluster.run_as, data_path=datadir,
-    )  # fmt: skip
 
 
 def test_restore_refuses_a_directory_that_holds_something(backed_up: Cluster, pg_dir: Path) -> None:

@@ -14,24 +14,9 @@ import time
 from datetime import UTC, datetime
 from pathlib import Path
 
-from app.localcluster import Cluster
-from app.localcluster.node import Node
 from app.localcluster.processes import kill
-from tests.backup.conftest import backed_up_cluster, trackr
+from tests.backup.conftest import backed_up_cluster, product_ids, restored_node, trackr
 from tests.backup.writer import Writer
-
-
-def _node_at(cluster: Cluster, datadir: Path) -> Node:
-    port = int((datadir / "postmaster.pid").read_text().splitlines()[3])
-    return Node(
-        name=datadir.name, port=port, base=cluster.base, bins=cluster.bins,
-        run_as=cluster.run_as, data_path=datadir,
-    )  # fmt: skip
-
-
-def _ids(node: Node, where: str = "true") -> set[int]:
-    listed = node.sql(f"SELECT string_agg(id::text, ',') FROM products WHERE {where}", "trackr")
-    return {int(i) for i in listed.split(",")} if listed else set()
 
 
 def test_restore_to_a_time_before_the_accident(pg_dir: Path) -> None:
@@ -50,9 +35,9 @@ def test_restore_to_a_time_before_the_accident(pg_dir: Path) -> None:
             "--target-dir", str(target),
         )  # fmt: skip
         assert restored.returncode == 0, restored.stdout + restored.stderr
-        node = _node_at(cluster, target)
+        node = restored_node(cluster, target)
         try:
-            held = _ids(node, "name LIKE 'drill %'")
+            held = product_ids(node, "name LIKE 'drill %'")
             at = moment.timestamp()
             before = {w.id for w in writer.acknowledged if w.acked < at}
             after = {w.id for w in writer.acknowledged if w.started > at}
@@ -79,9 +64,9 @@ def test_restore_after_the_primary_is_killed_mid_write(pg_dir: Path) -> None:
             str(target),
         )  # fmt: skip
         assert restored.returncode == 0, restored.stdout + restored.stderr
-        node = _node_at(cluster, target)
+        node = restored_node(cluster, target)
         try:
-            held = _ids(node, "name LIKE 'drill %'")
+            held = product_ids(node, "name LIKE 'drill %'")
         finally:
             node.stop("fast")
         in_order = [w.id for w in writer.acknowledged]  # one writer: acknowledged in order
