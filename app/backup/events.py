@@ -13,14 +13,15 @@ INSERT = "INSERT INTO backup_events (kind, ok, backup_id, detail) VALUES ($1, $2
 async def _record(
     database_url: str, kind: str, ok: bool, backup_id: str | None, detail: str | None
 ) -> str | None:
-    connection = await asyncpg.connect(database_url, timeout=5)
+    # One deadline per step: a primary that hangs after the connect holds no backup job.
+    connection = await asyncpg.connect(database_url, timeout=5, command_timeout=5)
     try:
         if await connection.fetchval("SELECT to_regclass('backup_events') IS NULL"):
             return "the database has no backup_events table yet (`trackr db upgrade`)"
         await connection.execute(INSERT, kind, ok, backup_id, detail)
         return None
     finally:
-        await connection.close()
+        await connection.close(timeout=5)
 
 
 def record(
