@@ -34,14 +34,18 @@ with socket.create_connection((sys.argv[1], int(sys.argv[2])), timeout=5) as s:
         assert s.recv(1) == b"x"
         print(time.perf_counter() - started)
 """
+# One thread per connection: the relay passes a closed connection's FIN on only after the
+# one-way delay, so a server serving one connection at a time would hold the next client
+# (the undelayed one) in its backlog for that long.
 ECHO = f"""
-import socket
-server = socket.create_server(("0.0.0.0", {ECHO_PORT}))
-while True:
-    conn, _ = server.accept()
+import socket, threading
+def serve(conn):
     with conn:
         while data := conn.recv(1):
             conn.sendall(data)
+server = socket.create_server(("0.0.0.0", {ECHO_PORT}))
+while True:
+    threading.Thread(target=serve, args=(server.accept()[0],), daemon=True).start()
 """
 
 
