@@ -21,11 +21,16 @@ from app.monitor.config import WebhookConfig
 
 log = logging.getLogger("trackr.monitor")
 
-AlertKind = Literal["down", "up", "drifted", "recovered", "test"]
-ICONS = {"down": "🔴", "up": "🟢", "drifted": "🟠", "recovered": "🟢", "test": "🔔"}
+AlertKind = Literal["down", "up", "degraded", "healthy", "drifted", "recovered", "test"]
+ICONS = {
+    "down": "🔴", "up": "🟢", "degraded": "🟡", "healthy": "🟢",
+    "drifted": "🟠", "recovered": "🟢", "test": "🔔",
+}  # fmt: skip
 HEADLINES = {
     "down": "{subject} is DOWN",
     "up": "{subject} is UP again",
+    "degraded": "{subject} is DEGRADED",
+    "healthy": "{subject} is fully healthy again",
     "drifted": "backends have DRIFTED apart",
     "recovered": "backends agree again",
     "test": "test notification from trackr monitor",

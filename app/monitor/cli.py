@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import os
 import time
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
@@ -37,8 +38,12 @@ def _settings(config: Path | None, **flags: object) -> MonitorSettings:
 
 def _configure_logging() -> None:
     from app.logs import configure_logging
+    from app.tracing import tracing_requested
 
-    configure_logging(os.environ.get("LOG_LEVEL", "INFO"), os.environ.get("LOG_FORMAT", "json"))
+    level = os.environ.get("LOG_LEVEL", "INFO")
+    configure_logging(level, os.environ.get("LOG_FORMAT", "json"), traced=tracing_requested())
+    if level.upper() != "DEBUG":  # httpx logs every probe's request at INFO: debug detail here
+        logging.getLogger("httpx").setLevel(logging.WARNING)
 
 
 @monitor_app.callback()
@@ -85,13 +90,29 @@ def monitor(
         f"trackr monitor: {len(settings.backends)} backends every {settings.interval_seconds} s "
         f"on http://{settings.host}:{settings.port}/"
     )
-    uvicorn.run(
-        create_monitor_app(Monitor(settings)),
-        host=settings.host,
-        port=settings.port,
-        log_config=None,
-        access_log=False,
-    )
+    tracer_provider = _tracer_provider()
+    try:
+        uvicorn.run(
+            create_monitor_app(Monitor(settings, tracer_provider)),
+            host=settings.host,
+            port=settings.port,
+            log_config=None,
+            access_log=False,
+        )
+    finally:
+        if tracer_provider is not None:
+            tracer_provider.shutdown()
+
+
+def _tracer_provider() -> Any:
+    """Traces of the rounds and probes when the OTEL_* environment asks (as `trackr serve`)."""
+    from app.tracing import otlp_processor, provider, tracing_requested
+
+    if not tracing_requested():
+        return None
+    traced = provider(requests_only=False, service="trackr-monitor")
+    traced.add_span_processor(otlp_processor())
+    return traced
 
 
 @monitor_app.command("test-alert")

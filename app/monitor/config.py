@@ -9,6 +9,7 @@ from contextvars import ContextVar
 from pathlib import Path
 from typing import Any, Literal, Self
 
+from platformdirs import user_data_path
 from pydantic import BaseModel, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import (
     BaseSettings,
@@ -18,7 +19,13 @@ from pydantic_settings import (
 )
 
 NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,39}$")
-DEFAULT_DATABASE_URL = "sqlite+aiosqlite:///trackr-monitor.db"
+
+
+def default_database_url() -> str:
+    """SQLite in the user's data directory (e.g. ~/.local/share/trackr/monitor.db), never
+    the working directory."""
+    return f"sqlite+aiosqlite:///{user_data_path('trackr') / 'monitor.db'}"
+
 
 _config_file: ContextVar[Path | None] = ContextVar("monitor_config_file", default=None)
 
@@ -78,7 +85,7 @@ class MonitorSettings(BaseSettings):
 
     backends: list[BackendConfig] = Field(default_factory=list)
     webhooks: list[WebhookConfig] = Field(default_factory=list)
-    database_url: str = DEFAULT_DATABASE_URL
+    database_url: str = Field(default_factory=default_database_url)
     host: str = "127.0.0.1"
     port: int = Field(8090, ge=1, le=65535)
     interval_seconds: float = Field(30.0, ge=0.2)

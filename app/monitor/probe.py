@@ -14,6 +14,16 @@ from app.stats.schemas import StatsOut
 
 
 @dataclass(frozen=True)
+class BackupsSeen:
+    """The backups as one backend reports them (`/health` → `backups`), ages as of its check."""
+
+    last_backup_age_seconds: float | None
+    last_verify_age_seconds: float | None
+    last_verify_ok: bool | None
+    archive_streaming: bool | None
+
+
+@dataclass(frozen=True)
 class Check:
     backend: str
     checked_at: float  # unix seconds
@@ -27,6 +37,7 @@ class Check:
     schema_revision: str | None = None
     counts: dict[str, int] | None = None  # None: the backend did not say
     last_updated_at: float | None = None
+    backups: BackupsSeen | None = None  # None: the backend did not say
 
     @property
     def product_count(self) -> int | None:
@@ -51,6 +62,27 @@ def _worst_lag(report: dict[str, Any]) -> tuple[float | None, int | None]:
     seconds = [r["lag_seconds"] for r in rotating if r.get("lag_seconds") is not None]
     sizes = [r["lag_bytes"] for r in rotating if r.get("lag_bytes") is not None]
     return (max(seconds) if seconds else None), (max(sizes) if sizes else None)
+
+
+def _backups(report: dict[str, Any]) -> BackupsSeen | None:
+    section = report.get("backups")
+    if not isinstance(section, dict):
+        return None
+
+    def number(name: str) -> float | None:
+        value = section.get(name)
+        return float(value) if isinstance(value, int | float) and value >= 0 else None
+
+    def flag(name: str) -> bool | None:
+        value = section.get(name)
+        return value if isinstance(value, bool) else None
+
+    return BackupsSeen(
+        last_backup_age_seconds=number("last_backup_age_seconds"),
+        last_verify_age_seconds=number("last_verify_age_seconds"),
+        last_verify_ok=flag("last_verify_ok"),
+        archive_streaming=flag("archive_streaming"),
+    )
 
 
 async def _stats(client: httpx.AsyncClient, backend: BackendConfig) -> StatsOut | None:
@@ -82,10 +114,12 @@ async def probe(client: httpx.AsyncClient, backend: BackendConfig) -> Check:
     health = report.get("status") if isinstance(report.get("status"), str) else None
     lag_seconds, lag_bytes = _worst_lag(report)
     ok = response.status_code == 200
-    reasons = report.get("reasons") or [health or "unhealthy"]
-    error = (
-        None if ok else f"/health answered {response.status_code}: " + "; ".join(map(str, reasons))
-    )
+    reasons = "; ".join(map(str, report.get("reasons") or [health or "unhealthy"]))
+    error = None
+    if not ok:
+        error = f"/health answered {response.status_code}: {reasons}"
+    elif health == "degraded":
+        error = f"degraded: {reasons}"
     stats = await _stats(client, backend) if ok else None
     return Check(
         backend=backend.name,
@@ -102,4 +136,5 @@ async def probe(client: httpx.AsyncClient, backend: BackendConfig) -> Check:
         last_updated_at=stats.last_updated_at.timestamp()
         if stats and stats.last_updated_at
         else None,
+        backups=_backups(report),
     )

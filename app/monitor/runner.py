@@ -7,13 +7,14 @@ import asyncio
 import logging
 import time
 from dataclasses import dataclass
+from typing import Any
 
 import httpx
 
 from app.monitor.alerts import Alert, Dispatcher
 from app.monitor.config import MonitorSettings
 from app.monitor.probe import Check, probe
-from app.monitor.state import DRIFT, Event, Tracker
+from app.monitor.state import DRIFT, Event, Status, Tracker
 from app.monitor.store import Store
 
 log = logging.getLogger("trackr.monitor")
@@ -22,10 +23,17 @@ DAY = 24 * 3600.0
 PRUNE_EVERY_ROUNDS = 100
 
 
+BACKEND_INCIDENTS = ("down", "degraded")
+
+
 @dataclass(frozen=True)
 class Uptime:
+    """Shares of checks: available (answered, degraded or not) and fully healthy."""
+
     day: float | None
     week: float | None
+    healthy_day: float | None
+    healthy_week: float | None
 
 
 def data_changed(previous: Check | None, current: Check) -> bool:
@@ -39,8 +47,11 @@ def data_changed(previous: Check | None, current: Check) -> bool:
 
 
 class Monitor:
-    def __init__(self, settings: MonitorSettings) -> None:
+    def __init__(self, settings: MonitorSettings, tracer_provider: Any = None) -> None:
+        """`tracer_provider`: an OpenTelemetry TracerProvider to trace the rounds and their
+        probes with (app.tracing), or None."""
         self.settings = settings
+        self.tracer_provider = tracer_provider
         self.store = Store(settings.database_url)
         self.dispatcher = Dispatcher(
             settings.webhooks, settings.alert_attempts, settings.alert_backoff_seconds
@@ -62,10 +73,20 @@ class Monitor:
         self.latest = {name: check for name, check in stored.items() if name in self.urls}
         self.last_reported = {n: c for n, c in self.latest.items() if c.counts is not None}
         open_incidents = await self.store.incidents(limit=1000, open_only=True)
-        down = [(i.subject, i.started_at) for i in open_incidents if i.kind == "down"]
+        states: list[tuple[str, Status, float]] = [
+            (i.subject, "down" if i.kind == "down" else "degraded", i.started_at)
+            for i in open_incidents
+            if i.kind in BACKEND_INCIDENTS
+        ]
         drift = [i.started_at for i in open_incidents if i.kind == "drift"]
-        self.tracker.restore(down, drift[0] if drift else None)
+        self.tracker.restore(states, drift[0] if drift else None)
         self._http = httpx.AsyncClient(timeout=self.settings.timeout_seconds)
+        if self.tracer_provider is not None:
+            from opentelemetry.instrumentation.httpx import HTTPXClientInstrumentor
+
+            HTTPXClientInstrumentor.instrument_client(
+                self._http, tracer_provider=self.tracer_provider
+            )
         await self._refresh_uptime(time.time())
 
     async def close(self) -> None:
@@ -75,7 +96,17 @@ class Monitor:
         await self.store.close()
 
     async def check_all(self) -> list[Event]:
-        """One round: every backend at once; returns the state changes it caused."""
+        """One round: every backend at once; returns the state changes it caused. Traced, a
+        round is a span and each probe's requests are client spans under it."""
+        if self.tracer_provider is None:
+            return await self._check_all()
+        tracer = self.tracer_provider.get_tracer("trackr.monitor")
+        with tracer.start_as_current_span("monitor round") as span:
+            events = await self._check_all()
+            span.set_attribute("trackr.monitor.events", [e.kind for e in events])
+            return events
+
+    async def _check_all(self) -> list[Event]:
         assert self._http is not None, "start() first"
         client = self._http
         checks = await asyncio.gather(*(probe(client, b) for b in self.settings.backends))
@@ -103,14 +134,21 @@ class Monitor:
         for name in self.urls:
             day = await self.store.uptime(name, now - DAY)
             week = await self.store.uptime(name, now - 7 * DAY)
-            self.uptime[name] = Uptime(day, week)
+            self.uptime[name] = Uptime(day[0], week[0], day[1], week[1])
 
     async def _record(self, event: Event) -> None:
-        kind = "drift" if event.subject == DRIFT else "down"
-        if event.kind in ("down", "drifted"):
-            await self.store.open_incident(event.subject, kind, event.at, event.detail)
+        """An incident per spell of drift, and per spell of each bad state of a backend: a
+        backend's event ends its open incident and, into a bad state, opens the next."""
+        if event.subject == DRIFT:
+            if event.kind == "drifted":
+                await self.store.open_incident(DRIFT, "drift", event.at, event.detail)
+            else:
+                await self.store.close_incident(DRIFT, "drift", event.at)
         else:
-            await self.store.close_incident(event.subject, kind, event.at)
+            for kind in BACKEND_INCIDENTS:
+                await self.store.close_incident(event.subject, kind, event.at)
+            if event.kind in BACKEND_INCIDENTS:
+                await self.store.open_incident(event.subject, event.kind, event.at, event.detail)
         log.warning("monitor: %s %s: %s", event.subject, event.kind, event.detail)
         self.dispatcher.send(
             Alert(event.kind, event.subject, event.detail, event.at, self.urls.get(event.subject))

@@ -1,4 +1,5 @@
-"""Up/down per backend and drift across backends, with debouncing: no alert on one blip."""
+"""Up, degraded or down per backend, and drift across backends, with debouncing: no alert
+on one blip."""
 
 from __future__ import annotations
 
@@ -8,8 +9,9 @@ from typing import Literal
 
 from app.monitor.probe import Check
 
-EventKind = Literal["down", "up", "drifted", "recovered"]
-Status = Literal["unknown", "up", "down"]
+EventKind = Literal["down", "up", "degraded", "healthy", "drifted", "recovered"]
+Status = Literal["unknown", "up", "degraded", "down"]
+Condition = Literal["up", "degraded", "down"]
 DRIFT = "drift"  # the subject of drift events and incidents
 
 
@@ -24,14 +26,28 @@ class Event:
 @dataclass
 class BackendState:
     status: Status = "unknown"
-    consecutive_failures: int = 0
+    consecutive_failures: int = 0  # checks in a row that failed
+    consecutive_unhealthy: int = 0  # checks in a row that failed or said degraded
     since: float | None = None  # when the current status began
+
+
+def condition_of(check: Check) -> Condition:
+    """What one check says: down (no good answer), degraded (the backend answers but says
+    part of it is not working, e.g. writes while its primary is away) or up."""
+    if not check.ok:
+        return "down"
+    return "degraded" if check.health == "degraded" else "up"
+
+
+def reports_data(check: Check | None) -> bool:
+    """The check carries the backend's data, so it takes part in the drift comparison."""
+    return check is not None and check.ok and check.counts is not None
 
 
 def drift_differences(checks: Iterable[Check], tolerance: int) -> list[str]:
     """What the reachable backends disagree on: schema revision, or a category's count by more
     than `tolerance` products. Backends that could not report their data are left out."""
-    reporting = [c for c in checks if c.ok and c.counts is not None]
+    reporting = [c for c in checks if reports_data(c)]
     if len(reporting) < 2:
         return []
     differences: list[str] = []
@@ -51,8 +67,10 @@ def drift_differences(checks: Iterable[Check], tolerance: int) -> list[str]:
 @dataclass
 class Tracker:
     """Turns checks into state changes. A backend is down after `failures_before_down`
-    failed checks in a row and up again on the first good one; drift is raised after the
-    same number of rounds in a row that disagree (replication catching up is not drift)."""
+    failed checks in a row; up (silently) or degraded on its first answer; degraded after
+    as many checks in a row that failed or said degraded (the last of them degraded) when it
+    was up; and better again on the first better check. Drift is raised after the same
+    number of rounds in a row that disagree (replication catching up is not drift)."""
 
     names: list[str]
     failures_before_down: int
@@ -66,33 +84,55 @@ class Tracker:
     def __post_init__(self) -> None:
         self.backends = {name: BackendState() for name in self.names}
 
-    def restore(self, down: Iterable[tuple[str, float]], drift_since: float | None) -> None:
+    def restore(
+        self, open_states: Iterable[tuple[str, Status, float]], drift_since: float | None
+    ) -> None:
         """Resume from the open incidents of an earlier run (no second alert for them)."""
-        for name, since in down:
+        n = self.failures_before_down
+        for name, status, since in open_states:
             if name in self.backends:
-                self.backends[name] = BackendState("down", self.failures_before_down, since)
+                failures = n if status == "down" else 0
+                self.backends[name] = BackendState(status, failures, n, since)
         if drift_since is not None:
             self.drifted, self.drift_since = True, drift_since
             self.drift_rounds = self.failures_before_down
 
     def observe(self, check: Check) -> Event | None:
         state = self.backends[check.backend]
-        if check.ok:
-            state.consecutive_failures = 0
-            if state.status == "up":
-                return None
-            was_down = state.status == "down"
-            state.status, state.since = "up", check.checked_at
-            if was_down:
-                return Event("up", check.backend, check.checked_at, "answering again")
-            return None
-        state.consecutive_failures += 1
-        if state.status == "unknown" and state.since is None:
+        condition = condition_of(check)
+        state.consecutive_failures = state.consecutive_failures + 1 if condition == "down" else 0
+        state.consecutive_unhealthy = state.consecutive_unhealthy + 1 if condition != "up" else 0
+        if state.since is None:
             state.since = check.checked_at
+        if condition == "up":
+            return self._become(state, check, "up") if state.status != "up" else None
+        if condition == "degraded":
+            # Answering is known at once: a first verdict, or one better than down, is not
+            # debounced; a fall from up is.
+            if state.status in ("unknown", "down") or (
+                state.status == "up" and state.consecutive_unhealthy >= self.failures_before_down
+            ):
+                return self._become(state, check, "degraded")
+            return None
         if state.status != "down" and state.consecutive_failures >= self.failures_before_down:
-            state.status, state.since = "down", check.checked_at
-            return Event("down", check.backend, check.checked_at, check.error or "check failed")
+            return self._become(state, check, "down")
         return None
+
+    @staticmethod
+    def _become(state: BackendState, check: Check, status: Condition) -> Event | None:
+        before = state.status
+        state.status, state.since = status, check.checked_at
+        detail = check.error or "check failed"
+        if status == "down":
+            return Event("down", check.backend, check.checked_at, detail)
+        if status == "degraded":
+            again = "answering again, but " if before == "down" else ""
+            return Event("degraded", check.backend, check.checked_at, again + detail)
+        if before == "down":
+            return Event("up", check.backend, check.checked_at, "answering again")
+        if before == "degraded":
+            return Event("healthy", check.backend, check.checked_at, "fully healthy again")
+        return None  # the first verdict on a backend: nothing changed
 
     def observe_round(self, checks: list[Check]) -> Event | None:
         at = max((c.checked_at for c in checks), default=0.0)
@@ -104,7 +144,7 @@ class Tracker:
                 self.drifted, self.drift_since = True, at
                 return Event("drifted", DRIFT, at, "; ".join(differences))
             return None
-        comparable = sum(1 for c in checks if c.ok and c.counts is not None) >= 2
+        comparable = sum(1 for c in checks if reports_data(c)) >= 2
         if not comparable:
             return None  # nothing to compare: neither drift nor recovery is known
         self.drift_rounds, self.differences = 0, []

@@ -7,6 +7,7 @@ start (`create_all`), so a monitor needs no migration step.
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, fields
+from pathlib import Path
 
 from sqlalchemy import (
     JSON,
@@ -59,14 +60,17 @@ incidents = Table(
     metadata,
     Column("id", Integer, primary_key=True, autoincrement=True),
     Column("subject", String(40), nullable=False),  # a backend's name, or "drift"
-    Column("kind", String(16), nullable=False),  # down | drift
+    Column("kind", String(16), nullable=False),  # down | degraded | drift
     Column("started_at", Float, nullable=False),
     Column("ended_at", Float),
     Column("detail", Text, nullable=False),
     Index("ix_monitor_incidents_started_at", "started_at"),
 )
 
-CHECK_FIELDS = [f.name for f in fields(Check)]
+# What a check keeps in the store. The backups' state is shown as the latest probe saw it and
+# not kept: it is the backends' own record (`backup_events`), read again at the next check.
+NOT_STORED = {"backups"}
+CHECK_FIELDS = [f.name for f in fields(Check) if f.name not in NOT_STORED]
 
 
 @dataclass(frozen=True)
@@ -84,6 +88,7 @@ class Point:
     at: float
     ok: bool
     latency_ms: float | None
+    health: str | None
 
 
 class Store:
@@ -91,6 +96,9 @@ class Store:
         self.engine: AsyncEngine = create_async_engine(database_url)
 
     async def open(self) -> None:
+        database = self.engine.url.database
+        if self.engine.url.get_backend_name() == "sqlite" and database:
+            Path(database).parent.mkdir(parents=True, exist_ok=True)
         async with self.engine.begin() as conn:
             await conn.run_sync(metadata.create_all)
 
@@ -99,7 +107,8 @@ class Store:
 
     async def add_check(self, check: Check, data_changed: bool) -> None:
         async with self.engine.begin() as conn:
-            await conn.execute(insert(checks).values(**asdict(check), data_changed=data_changed))
+            stored = {k: v for k, v in asdict(check).items() if k not in NOT_STORED}
+            await conn.execute(insert(checks).values(**stored, data_changed=data_changed))
 
     async def latest_checks(self) -> dict[str, Check]:
         newest = (
@@ -116,23 +125,26 @@ class Store:
 
     async def history(self, backend: str, since: float, limit: int) -> list[Point]:
         query = (
-            select(checks.c.checked_at, checks.c.ok, checks.c.latency_ms)
+            select(checks.c.checked_at, checks.c.ok, checks.c.latency_ms, checks.c.health)
             .where(checks.c.backend == backend, checks.c.checked_at >= since)
             .order_by(checks.c.id.desc())
             .limit(limit)
         )
         async with self.engine.connect() as conn:
             rows = (await conn.execute(query)).all()
-        return [Point(at, ok, latency) for at, ok, latency in reversed(rows)]
+        return [Point(*row) for row in reversed(rows)]
 
-    async def uptime(self, backend: str, since: float) -> float | None:
-        """The share of checks since `since` that succeeded (None: no checks yet)."""
-        query = select(func.avg(case((checks.c.ok, 1.0), else_=0.0))).where(
-            checks.c.backend == backend, checks.c.checked_at >= since
-        )
+    async def uptime(self, backend: str, since: float) -> tuple[float | None, float | None]:
+        """The shares of checks since `since` that the backend answered (degraded or not) and
+        that found it fully healthy (None: no checks yet)."""
+        healthy = and_(checks.c.ok, func.coalesce(checks.c.health, "") != "degraded")
+        query = select(
+            func.avg(case((checks.c.ok, 1.0), else_=0.0)),
+            func.avg(case((healthy, 1.0), else_=0.0)),
+        ).where(checks.c.backend == backend, checks.c.checked_at >= since)
         async with self.engine.connect() as conn:
-            value = (await conn.execute(query)).scalar()
-        return None if value is None else float(value)
+            available, fully = (await conn.execute(query)).one()
+        return _share(available), _share(fully)
 
     async def last_data_change(self, backend: str) -> float | None:
         """When the monitor last saw this backend's counts change (creates and deletes)."""
@@ -176,3 +188,7 @@ class Store:
         async with self.engine.begin() as conn:
             result = await conn.execute(delete(checks).where(checks.c.checked_at < before))
         return int(result.rowcount or 0)
+
+
+def _share(value: float | None) -> float | None:
+    return None if value is None else float(value)

@@ -6,8 +6,10 @@ import time
 from datetime import UTC, datetime
 
 from app.monitor.config import BackendConfig
+from app.monitor.probe import Check
 from app.monitor.runner import DAY, Monitor
 from app.monitor.schemas import BackendStatusOut, DriftOut, IncidentOut, PointOut, StatusOut
+from app.monitor.state import reports_data
 from app.monitor.store import Incident, Point
 
 HISTORY_POINTS = 60
@@ -22,7 +24,11 @@ def at(stamp: float | None) -> datetime | None:
 
 
 def points(history: list[Point]) -> list[PointOut]:
-    return [PointOut(at=utc(p.at), ok=p.ok, latency_ms=p.latency_ms) for p in history]
+    return [
+        PointOut(at=utc(p.at), ok=p.ok, degraded=p.ok and p.health == "degraded",
+                 latency_ms=p.latency_ms)
+        for p in history
+    ]  # fmt: skip
 
 
 def incident_out(incident: Incident) -> IncidentOut:
@@ -35,10 +41,18 @@ def incident_out(incident: Incident) -> IncidentOut:
     )
 
 
+def _ago(check: Check | None, age_seconds: float | None) -> datetime | None:
+    """When something happened, from its age as the backend reported it at the check."""
+    if check is None or age_seconds is None:
+        return None
+    return utc(check.checked_at - age_seconds)
+
+
 async def backend_status(monitor: Monitor, backend: BackendConfig, now: float) -> BackendStatusOut:
     check = monitor.latest.get(backend.name)
     data = monitor.last_reported.get(backend.name)  # last known, while the backend is down
     state = monitor.tracker.backends[backend.name]
+    backups = check.backups if check else None
     uptime = monitor.uptime.get(backend.name)
     history = await monitor.store.history(backend.name, now - DAY, HISTORY_POINTS)
     changes = [
@@ -62,12 +76,18 @@ async def backend_status(monitor: Monitor, backend: BackendConfig, now: float) -
         error=check.error if check else None,
         uptime_24h=uptime.day if uptime else None,
         uptime_7d=uptime.week if uptime else None,
+        healthy_24h=uptime.healthy_day if uptime else None,
+        healthy_7d=uptime.healthy_week if uptime else None,
         replica_lag_seconds=check.replica_lag_seconds if check else None,
         replica_lag_bytes=check.replica_lag_bytes if check else None,
         schema_revision=data.schema_revision if data else None,
         product_count=data.product_count if data else None,
         products_by_category=data.counts if data else None,
         last_data_change=at(max(changes)) if changes else None,
+        last_backup_at=_ago(check, backups.last_backup_age_seconds if backups else None),
+        last_verify_at=_ago(check, backups.last_verify_age_seconds if backups else None),
+        last_verify_ok=backups.last_verify_ok if backups else None,
+        wal_archive_streaming=backups.archive_streaming if backups else None,
         history=points(history),
     )
 
@@ -75,6 +95,7 @@ async def backend_status(monitor: Monitor, backend: BackendConfig, now: float) -
 async def status_document(monitor: Monitor) -> StatusOut:
     now = time.time()
     tracker = monitor.tracker
+    names = [b.name for b in monitor.settings.backends]
     return StatusOut(
         generated_at=utc(now),
         interval_seconds=monitor.settings.interval_seconds,
@@ -85,6 +106,8 @@ async def status_document(monitor: Monitor) -> StatusOut:
             since=at(tracker.drift_since),
             tolerance=monitor.settings.drift_tolerance,
             differences=tracker.differences,
+            compared=[n for n in names if reports_data(monitor.latest.get(n))],
+            not_compared=[n for n in names if not reports_data(monitor.latest.get(n))],
         ),
         incidents=[incident_out(i) for i in await monitor.store.incidents(limit=20)],
     )

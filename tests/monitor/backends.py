@@ -6,12 +6,14 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit, urlunsplit
 
 import httpx
 
 from alembic import command
 from app.localcluster import Cluster
 from app.localcluster.cluster import APP_DB
+from app.localcluster.ports import free_port
 from tests.conftest import alembic_config
 from tests.faults.harness import ApiServer, TrackrProcess, api_env
 from tests.support import wait_replicated
@@ -21,6 +23,22 @@ def start_backend(
     cluster: Cluster, logs: Path, name: str, database: str = APP_DB, port: int | None = None
 ) -> ApiServer:
     server = ApiServer(api_env(cluster, database), logs / f"monitor-{name}.log", port)
+    server.start()
+    return server
+
+
+def start_degraded_backend(
+    cluster: Cluster, logs: Path, name: str, port: int | None = None
+) -> ApiServer:
+    """A backend whose primary is out of reach (its DATABASE_URL names a port nothing listens
+    on) while its replica serves: writes fail, reads work, /health says degraded."""
+    env = api_env(cluster)
+    dead = urlsplit(env["DATABASE_URL"])._replace(
+        netloc=urlsplit(env["DATABASE_URL"]).netloc.rsplit(":", 1)[0] + f":{free_port()}"
+    )
+    server = ApiServer(
+        {**env, "DATABASE_URL": urlunsplit(dead)}, logs / f"monitor-{name}.log", port
+    )
     server.start()
     return server
 

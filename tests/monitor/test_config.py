@@ -47,7 +47,9 @@ def test_toml_file_gives_backends_and_webhooks(config_file: Path) -> None:
     assert settings.failures_before_down == 4
     assert settings.webhooks[0].kind == "telegram"
     assert "123:abc" not in repr(settings.webhooks[0])  # the bot token is a secret
-    assert settings.database_url == "sqlite+aiosqlite:///trackr-monitor.db"
+    # A data directory of the user's, never the working directory.
+    assert settings.database_url.endswith("/trackr/monitor.db")
+    assert settings.database_url.startswith("sqlite+aiosqlite:////")
 
 
 def test_flags_beat_environment_beat_file(

@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
 from selenium.webdriver.remote.webdriver import WebDriver
 from selenium.webdriver.support.ui import WebDriverWait
 
+from app.localcluster import Cluster
 from tests.browser import HAVE_CHROMIUM
 from tests.faults.harness import ApiServer
-from tests.monitor.backends import MonitorProcess
+from tests.monitor.backends import MonitorProcess, start_backend, start_degraded_backend
 
 GREEN, RED = "rgb(22, 163, 74)", "rgb(220, 38, 38)"
 
@@ -51,19 +53,25 @@ def text_of(driver: WebDriver, selector: str) -> str:
     return text
 
 
-def test_a_backend_turns_red_on_the_open_page_when_its_process_is_stopped(
-    pair: tuple[ApiServer, ApiServer], browser: WebDriver, tmp_path: Path
-) -> None:
-    a, b = pair
-    monitor = MonitorProcess(
-        {"render": a.base_url, "railway": b.base_url},
-        f"sqlite:///{tmp_path}/monitor.db",
-        tmp_path / "monitor.log",
+def quick_monitor(backends: dict[str, str], directory: Path) -> MonitorProcess:
+    """`trackr monitor` checking every 0.3 s, down after 2 failures, the page refreshing
+    every 0.5 s."""
+    return MonitorProcess(
+        backends,
+        f"sqlite:///{directory}/monitor.db",
+        directory / "monitor.log",
         MONITOR_INTERVAL_SECONDS="0.3",
         MONITOR_FAILURES_BEFORE_DOWN="2",
         MONITOR_REFRESH_SECONDS="0.5",
         MONITOR_TIMEOUT_SECONDS="2",
     )
+
+
+def test_a_backend_turns_red_on_the_open_page_when_its_process_is_stopped(
+    pair: tuple[ApiServer, ApiServer], browser: WebDriver, tmp_path: Path
+) -> None:
+    a, b = pair
+    monitor = quick_monitor({"render": a.base_url, "railway": b.base_url}, tmp_path)
     with monitor:
         monitor.wait_until(lambda s: all(b["status"] == "up" for b in s["backends"]))
         browser.get(monitor.base_url + "/")
@@ -86,3 +94,54 @@ def test_a_backend_turns_red_on_the_open_page_when_its_process_is_stopped(
         assert incident.startswith("railway\tdown") or incident.startswith("railway down")
         assert "ongoing" in incident
         browser.save_screenshot(str(tmp_path / "dashboard.png"))
+
+
+AMBER = "rgb(217, 119, 6)"
+READ_PAGE = """
+const card = document.querySelector(`section.card[data-backend="${arguments[0]}"]`);
+if (!card) return null;
+return {
+  legend: card.querySelector('[data-role="legend"]')?.innerText ?? "",
+  axis: card.querySelector('[data-role="y-max"]')?.textContent ?? "",
+  lastCheck: card.querySelector('dd[data-field="Last check"]')?.textContent ?? "",
+  healthy: card.querySelector('dd[data-field="Fully healthy 24 h"]')?.textContent ?? "",
+};
+"""
+
+
+def test_a_degraded_backend_is_amber_and_the_banner_claims_only_what_it_compared(
+    migrated: Cluster, logs: Path, browser: WebDriver, tmp_path: Path
+) -> None:
+    whole = start_backend(migrated, logs, "page-whole")
+    degraded = start_degraded_backend(migrated, logs, "page-degraded")
+    monitor = quick_monitor({"render": whole.base_url, "fly": degraded.base_url}, tmp_path)
+    try:
+        with monitor:
+            browser.get(monitor.base_url + "/")
+            wait = WebDriverWait(browser, 20, poll_frequency=0.1)
+            wait.until(lambda d: card_status(d, "fly") == "degraded")
+            fly = card(browser, "fly")
+            assert fly is not None
+            assert (fly["badge"], fly["color"]) == ("DEGRADED", AMBER)
+            assert "writes fail" in (fly["error"] or "")
+            wait.until(lambda d: "ongoing" in text_of(d, "#incidents tr"))
+            assert "degraded" in text_of(browser, "#incidents tr")
+            wait.until(lambda d: "All 2 backends agree" in text_of(d, "#drift"))
+            # The shares follow each round's checks: the first round's may come a refresh later.
+            wait.until(lambda d: d.execute_script(READ_PAGE, "fly")["healthy"] == "0.00 %")
+            page = browser.execute_script(READ_PAGE, "fly")
+            assert "response time (ms)" in page["legend"]
+            assert "degraded" in page["legend"]
+            assert page["axis"].endswith(" ms")
+            assert re.search(r"(UTC|GMT|[A-Z]{3,5})$", page["lastCheck"]), page["lastCheck"]
+            assert page["healthy"] == "0.00 %"
+
+            whole.stop()
+            wait.until(lambda d: card_status(d, "render") == "down")
+            banner = text_of(browser, "#drift")
+            assert "All" not in banner
+            assert "Not compared (down or not reporting): render" in banner
+            browser.save_screenshot(str(tmp_path / "dashboard-degraded.png"))
+    finally:
+        whole.stop()
+        degraded.stop()

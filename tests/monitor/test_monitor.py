@@ -3,23 +3,28 @@ the JSON API and /metrics, on SQLite and on PostgreSQL."""
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 from fastapi.testclient import TestClient
 
 from app.localcluster import Cluster
+from app.localcluster.cluster import APP_DB
 from app.monitor.config import MonitorSettings, WebhookConfig
 from app.monitor.runner import Monitor
 from app.monitor.state import Event
 from app.monitor.web import create_monitor_app
-from tests.faults.harness import ApiServer
+from tests.faults.harness import ApiServer, api_env
 from tests.monitor.backends import (
     add_products,
     create_database,
     start_backend,
+    start_degraded_backend,
     truncate,
 )
 from tests.monitor.receiver import Receiver, webhook_receiver
@@ -224,3 +229,124 @@ def test_api_errors_are_problem_json(pair: tuple[ApiServer, ApiServer], tmp_path
             page = dash.client.get("/")
             assert page.status_code == 200
             assert "trackr monitor" in page.text
+
+
+BACKUPS_DB = "trackr_backups_seen"
+
+
+def test_each_backend_shows_its_backups_as_its_health_reports_them(
+    migrated: Cluster, logs: Path, receiver: Receiver, tmp_path: Path
+) -> None:
+    create_database(migrated, BACKUPS_DB)
+    migrated.primary().sql(
+        "INSERT INTO backup_events (kind, ok, backup_id, finished_at) VALUES "
+        "('backup', true, 'b1', now() - interval '2 hours'), "
+        "('verify', true, 'b1', now() - interval '1 hour'), "
+        "('verify', false, 'b1', now() - interval '5 minutes')",
+        dbname=BACKUPS_DB,
+    )
+    wait_replicated(migrated)
+    env = {**api_env(migrated, BACKUPS_DB), "BACKUP_STATUS_INTERVAL_SECONDS": "0.2"}
+    server = ApiServer(env, logs / "monitor-backups.log")
+    server.start()
+    try:
+        deadline = time.monotonic() + 20
+        while httpx.get(f"{server.base_url}/health").json().get("backups") is None:
+            assert time.monotonic() < deadline, "the backend never read its backups' state"
+            time.sleep(0.1)
+        settings = settings_for({"site": server}, f"sqlite:///{tmp_path}/m.db", receiver)
+        with Dashboard(Monitor(settings)) as dash:
+            dash.round()
+            seen = dash.backend("site")
+    finally:
+        server.stop()
+    now = datetime.now(UTC)
+    backup_age = now - datetime.fromisoformat(seen["last_backup_at"])
+    verify_age = now - datetime.fromisoformat(seen["last_verify_at"])
+    assert timedelta(hours=1, minutes=59) < backup_age < timedelta(hours=2, minutes=1)
+    assert timedelta(minutes=59) < verify_age < timedelta(hours=1, minutes=1)
+    assert seen["last_verify_ok"] is False  # the latest verify failed; the last good one shows
+    assert seen["wal_archive_streaming"] is False  # nothing streams this cluster's WAL here
+
+
+def test_a_degraded_backend_is_its_own_state_incident_and_alert(
+    migrated: Cluster, logs: Path, receiver: Receiver, tmp_path: Path
+) -> None:
+    """Its primary out of reach, its replica serving: answering, but not whole. It is shown,
+    alerted and counted as degraded, not as up."""
+    truncate(migrated, APP_DB)
+    a = start_backend(migrated, logs, "whole")
+    d = start_degraded_backend(migrated, logs, "degraded")
+    servers = [a, d]
+    try:
+        settings = settings_for({"a": a, "d": d}, f"sqlite:///{tmp_path}/m.db", receiver)
+        with Dashboard(Monitor(settings)) as dash:
+            [event] = dash.round()  # answering but not whole: known at the first check
+            assert (event.kind, event.subject) == ("degraded", "d")
+            assert dash.round() == []
+            seen = dash.backend("d")
+            assert (seen["status"], seen["health"]) == ("degraded", "degraded")
+            assert "writes fail" in seen["error"]
+            assert (seen["uptime_24h"], seen["healthy_24h"]) == (1.0, 0.0)
+            assert dash.backend("a")["healthy_24h"] == 1.0
+            assert [p["degraded"] for p in seen["history"]] == [True, True]
+            assert "d is DEGRADED" in receiver.wait_for(1)[0].body["text"]
+            [incident] = dash.status()["incidents"]
+            assert (incident["subject"], incident["kind"], incident["ended_at"]) == (
+                "d", "degraded", None,
+            )  # fmt: skip
+            drift = dash.status()["drift"]
+            assert (drift["compared"], drift["not_compared"]) == (["a", "d"], [])
+            metrics = dash.client.get("/metrics").text
+            assert 'trackr_monitor_backend_degraded{backend="d"} 1.0' in metrics
+            assert 'trackr_monitor_backend_up{backend="d"} 1.0' in metrics  # answering
+            assert 'trackr_monitor_healthy_ratio{backend="d",window="24h"} 0.0' in metrics
+
+            d.stop()
+            servers.append(whole := start_backend(migrated, logs, "d-whole", port=d.port))
+            [healthy] = dash.round()
+            assert (healthy.kind, healthy.subject) == ("healthy", "d")
+            assert "d is fully healthy again" in receiver.wait_for(2)[1].body["text"]
+            [closed] = dash.status()["incidents"]
+            assert closed["ended_at"] is not None
+            assert dash.backend("d")["healthy_24h"] == pytest.approx(1 / 3)
+            whole.stop()
+            dash.round()
+            drift = dash.status()["drift"]
+            assert (drift["compared"], drift["not_compared"]) == (["a"], ["d"])
+    finally:
+        for server in servers:
+            server.stop()
+
+
+def test_a_traced_round_is_a_span_with_each_probe_under_it(
+    pair: tuple[ApiServer, ApiServer], receiver: Receiver, tmp_path: Path
+) -> None:
+    from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+    from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+    from opentelemetry.trace import SpanKind
+
+    from app.tracing import provider
+
+    spans = InMemorySpanExporter()
+    traced = provider(requests_only=False, service="trackr-monitor")
+    traced.add_span_processor(SimpleSpanProcessor(spans))
+    a, b = pair
+    settings = settings_for({"a": a, "b": b}, f"sqlite:///{tmp_path}/m.db", receiver)
+    with Dashboard(Monitor(settings, traced)) as dash:
+        dash.round()
+    finished = spans.get_finished_spans()
+    [round_span] = [s for s in finished if s.name == "monitor round"]
+    assert round_span.context is not None
+    probes = [s for s in finished if s.kind is SpanKind.CLIENT]
+    assert probes
+    assert all(
+        s.parent is not None and s.parent.span_id == round_span.context.span_id for s in probes
+    )
+    urls = {
+        str((s.attributes or {}).get("http.url", (s.attributes or {}).get("url.full")))
+        for s in probes
+    }
+    for server in (a, b):
+        assert f"{server.base_url}/health" in urls
+        assert f"{server.base_url}/api/stats" in urls

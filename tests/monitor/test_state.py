@@ -1,4 +1,4 @@
-"""Up/down debouncing and drift detection (pure logic, no I/O)."""
+"""Up/degraded/down debouncing and drift detection (pure logic, no I/O)."""
 
 from __future__ import annotations
 
@@ -97,7 +97,8 @@ def test_unreachable_or_silent_backends_are_left_out_of_drift() -> None:
 
 def test_restore_resumes_open_incidents_without_new_alerts() -> None:
     t = tracker(failures=2)
-    t.restore(down=[("a", 100.0)], drift_since=90.0)
+    t.restore([("a", "down", 100.0), ("b", "degraded", 95.0)], drift_since=90.0)
+    assert t.backends["b"].status == "degraded"
     assert t.backends["a"].status == "down"
     assert t.observe(bad("a", 101)) is None
     assert t.drifted
@@ -105,3 +106,49 @@ def test_restore_resumes_open_incidents_without_new_alerts() -> None:
     up = t.observe(good("a", 103))
     assert up is not None
     assert up.kind == "up"
+
+
+def degraded(name: str, at: float) -> Check:
+    return Check(
+        name, at, ok=True, latency_ms=3.0, http_status=200, health="degraded",
+        error="degraded: primary unavailable: writes fail, reads use replicas",
+    )  # fmt: skip
+
+
+def test_degraded_is_a_state_of_its_own_debounced_like_down() -> None:
+    t = tracker(failures=3)
+    assert t.observe(good("a", 1)) is None
+    assert t.observe(degraded("a", 2)) is None  # one blip is not news
+    assert t.observe(good("a", 3)) is None
+    assert [t.observe(degraded("a", at)) for at in (4, 5)] == [None, None]
+    became = t.observe(degraded("a", 6))
+    assert became is not None
+    assert (became.kind, became.at) == ("degraded", 6)
+    assert "writes fail" in became.detail
+    assert t.backends["a"].status == "degraded"
+    assert t.observe(degraded("a", 7)) is None
+    healthy = t.observe(good("a", 8))
+    assert healthy is not None
+    assert (healthy.kind, t.backends["a"].status) == ("healthy", "up")
+
+
+def test_a_mix_of_failed_and_degraded_checks_ends_in_the_latest_bad_state() -> None:
+    t = tracker(failures=3)
+    t.observe(good("a", 1))
+    assert t.observe(bad("a", 2)) is None
+    assert t.observe(degraded("a", 3)) is None
+    became = t.observe(degraded("a", 4))  # three unhealthy in a row, the last degraded
+    assert became is not None
+    assert became.kind == "degraded"
+    for at in (5, 6):
+        assert t.observe(bad("a", at)) is None
+    down = t.observe(bad("a", 7))
+    assert down is not None
+    assert down.kind == "down"
+    back = t.observe(degraded("a", 8))  # answering again, but not whole: at once
+    assert back is not None
+    assert (back.kind, t.backends["a"].status) == ("degraded", "degraded")
+    assert back.detail.startswith("answering again, but degraded")
+    up = t.observe(good("a", 9))
+    assert up is not None
+    assert up.kind == "healthy"
