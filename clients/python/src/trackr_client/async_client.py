@@ -21,6 +21,7 @@ from trackr_client.policy import (
     http_options,
 )
 from trackr_client.requests import Request
+from trackr_client.tracing import Tracer, record_outcome
 
 T = TypeVar("T")
 
@@ -43,6 +44,7 @@ class AsyncTrackrClient:
         )
         self.hedge_after = hedge_after
         self._http = httpx.AsyncClient(transport=transport, **http_options(options))
+        self._tracer = Tracer(options.get("tracer_provider"))
 
     async def __aenter__(self) -> AsyncTrackrClient:
         return self
@@ -54,16 +56,25 @@ class AsyncTrackrClient:
         await self._http.aclose()
 
     async def _send(self, backend: Backend, call: Call) -> httpx.Response | Exception:
-        try:
-            return await self._http.request(
-                call.method, backend.url + call.path,
-                params=call.params, json=call.json, headers=call.headers,
-            )  # fmt: skip
-        except httpx.TransportError as exc:
-            return exc
+        headers = dict(call.headers)
+        with self._tracer.attempt(backend.url, call.method, headers) as span:
+            outcome: httpx.Response | Exception
+            try:
+                outcome = await self._http.request(
+                    call.method, backend.url + call.path,
+                    params=call.params, json=call.json, headers=headers,
+                )  # fmt: skip
+            except httpx.TransportError as exc:
+                outcome = exc
+            record_outcome(span, outcome)
+            return outcome
 
     async def _run(self, request: Request[T]) -> T:
         call = self.policy.prepare(request.call)
+        with self._tracer.call(call.method, call.path):
+            return await self._attempts(request, call)
+
+    async def _attempts(self, request: Request[T], call: Call) -> T:
         attempts = Attempts()
         waiting = list(self.policy.candidates())
         hedge = self.hedge_after if call.method == "GET" else None

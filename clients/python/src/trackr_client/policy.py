@@ -92,6 +92,7 @@ class ClientOptions(TypedDict, total=False):
     connect_timeout: float  # seconds (default 0.5)
     cooldown_seconds: float  # how long a failed backend is skipped (default 30)
     auto_idempotency: bool  # add an Idempotency-Key to every write (default True)
+    tracer_provider: Any  # an OpenTelemetry TracerProvider (default the global one)
 
 
 def http_options(options: ClientOptions) -> dict[str, Any]:

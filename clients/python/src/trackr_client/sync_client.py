@@ -10,6 +10,7 @@ from trackr_client import requests
 from trackr_client.models import PriceHistory, Product, ProductPage
 from trackr_client.policy import Attempts, ClientOptions, FailoverPolicy, Failure, http_options
 from trackr_client.requests import Request
+from trackr_client.tracing import Tracer, record_outcome
 
 T = TypeVar("T")
 
@@ -34,6 +35,7 @@ class TrackrClient:
             options.get("auto_idempotency", True),
         )
         self._http = httpx.Client(transport=transport, **http_options(options))
+        self._tracer = Tracer(options.get("tracer_provider"))
 
     def __enter__(self) -> TrackrClient:
         return self
@@ -47,21 +49,25 @@ class TrackrClient:
     def _run(self, request: Request[T]) -> T:
         call = self.policy.prepare(request.call)
         attempts = Attempts()
-        for backend in self.policy.candidates():
-            outcome: httpx.Response | Exception
-            try:
-                outcome = self._http.request(
-                    call.method, backend.url + call.path,
-                    params=call.params, json=call.json, headers=call.headers,
-                )  # fmt: skip
-            except httpx.TransportError as exc:
-                outcome = exc
-            verdict = self.policy.judge(backend, call, outcome)
-            if isinstance(verdict, Failure):
-                attempts.record(backend, verdict)
-                continue
-            return request.parse(verdict)
-        raise attempts.exhausted()
+        with self._tracer.call(call.method, call.path):
+            for backend in self.policy.candidates():
+                outcome: httpx.Response | Exception
+                headers = dict(call.headers)
+                with self._tracer.attempt(backend.url, call.method, headers) as span:
+                    try:
+                        outcome = self._http.request(
+                            call.method, backend.url + call.path,
+                            params=call.params, json=call.json, headers=headers,
+                        )  # fmt: skip
+                    except httpx.TransportError as exc:
+                        outcome = exc
+                    record_outcome(span, outcome)
+                    verdict = self.policy.judge(backend, call, outcome)
+                if isinstance(verdict, Failure):
+                    attempts.record(backend, verdict)
+                    continue
+                return request.parse(verdict)
+            raise attempts.exhausted()
 
     # -- the API ------------------------------------------------------------------------------
     def get_product(self, product_id: int) -> Product:
