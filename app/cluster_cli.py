@@ -91,7 +91,9 @@ def cluster_up(
     try:
         typer.echo(f"PostgreSQL: {cluster.describe_binaries()}")
         if isinstance(cluster, HaCluster):
-            cluster.up(nodes)
+            from app.backup.barman import find_barman
+
+            cluster.up(nodes, backup_slot=find_barman() is not None)
         else:
             cluster.up(replicas)
         lines = cluster.status_lines()
@@ -99,15 +101,14 @@ def cluster_up(
         raise fail(str(exc)) from exc
     for line in lines:
         typer.echo(line)
-    if not isinstance(cluster, HaCluster):
-        _stream_wal(cluster)
+    _stream_wal(cluster)
 
 
 def _stream_wal(cluster) -> None:  # type: ignore[no-untyped-def]
     """Archive the cluster's WAL continuously from the start, so `trackr backup create`
     works with no other step. Without barman the cluster still runs, without backups."""
     from app.backup.barman import BackupError, find_barman
-    from app.backup.local import local_barman
+    from app.backup.local import cloud_copy, local_barman
 
     if find_barman() is None:
         typer.echo("backups: off (barman is not installed: `make backup-deps`)")
@@ -118,7 +119,9 @@ def _stream_wal(cluster) -> None:  # type: ignore[no-untyped-def]
     except BackupError as exc:
         typer.secho(f"backups: WAL streaming did not start: {exc}", fg=typer.colors.YELLOW)
         return
-    typer.echo(f"backups: WAL streaming to {barman.config.parent}")
+    copy = cloud_copy(barman.executable)
+    copied = f", copied to {copy.url}" if copy is not None else ""
+    typer.echo(f"backups: WAL streaming to {barman.config.parent}{copied}")
 
 
 def _sites_up(directory: Path, names: list[str], rtt_ms: float) -> None:
@@ -164,10 +167,10 @@ def stop_cluster(directory: Path) -> None:
 def _stop_wal_streaming(cluster) -> None:  # type: ignore[no-untyped-def]
     from app.backup.barman import BackupError, find_barman
     from app.backup.local import local_barman, repository_for
-    from app.localcluster.ha import HaCluster
+    from app.localcluster.sites import SitesCluster
 
     configured = (repository_for(cluster.base) / "barman.conf").exists()
-    if isinstance(cluster, HaCluster) or not configured or find_barman() is None:
+    if isinstance(cluster, SitesCluster) or not configured or find_barman() is None:
         return
     try:
         local_barman(cluster).stop_streaming()

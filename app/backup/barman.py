@@ -69,9 +69,10 @@ class Backup:
         )
 
 
-def render_config(home: Path, server: Server) -> str:
+def render_config(home: Path, server: Server, hooks: str = "") -> str:
     """A barman configuration for one server: base backups by pg_basebackup, WAL streamed by
-    pg_receivewal through a replication slot (seconds of data at risk, not a segment)."""
+    pg_receivewal through a replication slot (seconds of data at risk, not a segment).
+    `hooks`: hook script settings (the S3 copy's, app/backup/cloud.py)."""
     return f"""\
 [barman]
 barman_home = {home}
@@ -91,7 +92,7 @@ create_slot = auto
 path_prefix = {server.bindir}
 retention_policy = RECOVERY WINDOW OF {server.retention_days} DAYS
 wal_retention_policy = main
-"""
+{hooks}"""
 
 
 class Barman:
@@ -138,6 +139,12 @@ class Barman:
     def stop_streaming(self) -> None:
         self.run("receive-wal", "--stop", self.server, timeout=60)
 
+    def restart_streaming(self) -> None:
+        """Stream again from the server's current WAL file: after an in-place restore its
+        WAL forked from what barman had streamed (a new timeline)."""
+        self.run("receive-wal", "--reset", self.server, timeout=60)
+        self.start_streaming()
+
     def archive_current_wal(self, timeout: float = 60) -> None:
         """Close the primary's current WAL segment and wait until it is in the archive."""
         self.run(
@@ -156,6 +163,8 @@ class Barman:
         if not self._has_archived_wal():
             self.archive_current_wal()
         self.run("backup", "--wait", "--wait-timeout", str(int(wait_seconds)), self.server)
+        # barman applies the retention policy (and deletes what falls out of it) in cron.
+        self.run("cron", timeout=120)
         backups = self.backups()
         if not backups:
             raise BackupError("barman reported no backup after a successful `backup`")
@@ -190,7 +199,9 @@ class Barman:
         `exclusive`: stop before the target's own record, not after it."""
         # The streamed segment still being written (.partial) goes along: with the primary
         # lost, it holds the last writes the archive has.
-        args = ["recover", "--partial-wal"]
+        # The newest timeline: after a failover the archive goes on on the new leader's,
+        # which barman would otherwise leave out (it defaults to the backup's own).
+        args = ["recover", "--partial-wal", "--target-tli", "latest"]
         if target_time is not None or target_lsn is not None:
             args += ["--target-action", "promote"]
         if exclusive:

@@ -1,37 +1,122 @@
-"""`trackr backup …`: base backups, their list, and point-in-time restores of the local
-cluster (found as `trackr cluster env` finds it)."""
+"""`trackr backup …`: base backups of the local cluster (barman, point in time) or logical
+dumps of any PostgreSQL (`--method dump`, for managed databases), their list, restores, and
+verification by restoring. `create` and `verify` are scheduler-ready: one at a time (a lock
+in the database), `--retries` with backoff, a non-zero exit on failure."""
 
 from __future__ import annotations
 
+import os
 import time
+from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated, Literal, TypeVar
 
 import typer
 
 from app.cli_common import ClusterDir, fail
 
+if TYPE_CHECKING:
+    from app.backup.barman import Backup, Barman
+    from app.backup.cloud import CloudCopy
+    from app.backup.dump import DumpVerification, PgTool
+    from app.backup.explicit import RestoreHost
+    from app.backup.restore import Target
+    from app.backup.settings import BackupSettings
+    from app.localcluster import Cluster
+    from app.localcluster.ha import HaCluster
+
+T = TypeVar("T")
 backup_app = typer.Typer(
-    help="Continuous backups and point-in-time restores (barman; docs/backups.md).",
+    help="Backups, point-in-time restores and restore drills (docs/backups.md).",
     no_args_is_help=True,
 )
+Method = Annotated[
+    Literal["barman", "dump"] | None,
+    typer.Option(
+        "--method",
+        help="barman: base backups + streamed WAL of the local cluster (point in time); "
+        "dump: pg_dump of DATABASE_URL to BACKUP_REPOSITORY. Default: BACKUP_METHOD, or barman",
+    ),
+]
+Retries = Annotated[
+    int, typer.Option("--retries", min=0, help="Attempts after a failure (with backoff)")
+]
+RetryWait = Annotated[
+    float, typer.Option("--retry-wait", min=0, help="Seconds before the first retry; doubles")
+]
+Source = Annotated[
+    Literal["local", "s3"],
+    typer.Option(
+        "--source",
+        help="barman: local (the repository beside the cluster) or s3 (its copy at "
+        "BACKUP_REPOSITORY, which outlives the host)",
+    ),
+]
+DumpId = Annotated[str | None, typer.Option("--dump", help="A dump's id (default: the newest)")]
+
+
+def _settings() -> BackupSettings:
+    from pydantic import ValidationError
+
+    from app.backup.settings import BackupSettings
+
+    try:
+        return BackupSettings()
+    except ValidationError as exc:
+        raise fail(f"BACKUP_* settings: {exc}") from exc
+
+
+def _method(method: str | None) -> str:
+    return method or _settings().method
+
+
+def _cluster(directory: Path):  # type: ignore[no-untyped-def]
+    """The plain or HA cluster in `directory` (sites keep no archive of their own yet)."""
+    from app.localcluster import Cluster
+    from app.localcluster.ha import HaCluster
+
+    for kind in (HaCluster, Cluster):
+        cluster = kind(directory)
+        if cluster.exists:
+            return cluster
+    return None
 
 
 def _local(directory: Path):  # type: ignore[no-untyped-def]
+    """(the local cluster, its barman), or (None, barman) for BACKUP_BARMAN_HOME's server."""
     from app.backup.local import local_barman
-    from app.localcluster import Cluster
 
-    cluster = Cluster(directory)
-    if not cluster.exists:
+    if _settings().barman_home is not None:
+        from app.backup.explicit import explicit_barman
+
+        try:
+            return None, explicit_barman(_settings())
+        except _errors() as exc:
+            raise fail(str(exc)) from exc
+    cluster = _cluster(directory)
+    if cluster is None:
         raise fail(
             f"no local cluster at {directory}: run `make run` or `trackr cluster up` first "
-            "(or pass --dir)"
+            "(or pass --dir; for a database trackr does not run, use --method dump)"
         )
     try:
         return cluster, local_barman(cluster)
     except _errors() as exc:
         raise fail(str(exc)) from exc
+
+
+def _copy() -> CloudCopy:
+    """The S3 copy of the local repository (BACKUP_REPOSITORY=s3://…)."""
+    from app.backup.local import cloud_copy
+
+    try:
+        copy = cloud_copy()
+    except _errors() as exc:
+        raise fail(str(exc)) from exc
+    if copy is None:
+        raise fail("no S3 copy: set BACKUP_REPOSITORY=s3://bucket/prefix (docs/backups.md)")
+    return copy
 
 
 def _errors() -> tuple[type[Exception], ...]:
@@ -46,46 +131,196 @@ def _size(size_bytes: int) -> str:
     return f"{size_bytes / 2**20:.1f} MiB"
 
 
-def _record(cluster, kind: str, ok: bool, backup_id: str | None, detail: str | None) -> None:  # type: ignore[no-untyped-def]
+def _database_url(directory: Path) -> str:
+    """The database a dump reads: BACKUP_DATABASE_URL, DATABASE_URL, or the local cluster's
+    primary."""
+    from app.db.urls import normalize_dsn
+
+    url = _settings().database_url or os.environ.get("DATABASE_URL")
+    if url is None and (cluster := _cluster(directory)) is not None:
+        url = cluster.env()["DATABASE_URL"]
+    if url is None:
+        raise fail("which database? set BACKUP_DATABASE_URL or DATABASE_URL")
+    return normalize_dsn(url)
+
+
+def _record(
+    database_url: str, kind: str, ok: bool, backup_id: str | None, detail: str | None
+) -> None:
     from app.backup.events import record
 
-    problem = record(cluster.env()["DATABASE_URL"], kind, ok, backup_id, detail)
+    problem = record(database_url, kind, ok, backup_id, detail)
     if problem:
         typer.secho(f"note: {problem}", fg=typer.colors.YELLOW, err=True)
 
 
-@backup_app.command("create")
-def backup_create(directory: ClusterDir = Path(".data/cluster")) -> None:
-    """Take a base backup of the primary (WAL is archived continuously besides)."""
-    started = time.monotonic()
-    cluster, barman = _local(directory)
+def _recorded_job(
+    database_url: str, kind: str, job: Callable[[], T], retries: int, retry_wait: float
+) -> T:
+    """The job as scheduled; a failure is recorded (for /health on every node) and ends the
+    command non-zero."""
     try:
-        backup = barman.backup()
+        return _scheduled(database_url, job, retries, retry_wait)
     except _errors() as exc:
-        _record(cluster, "backup", False, None, str(exc))
+        _record(database_url, kind, False, None, str(exc))
+        raise fail(f"verify failed: {exc}" if kind == "verify" else str(exc)) from exc
+
+
+def _scheduled(database_url: str, job: Callable[[], T], retries: int, retry_wait: float) -> T:
+    """The job under the backup lock, with retries; exit 75 when another job holds the lock."""
+    from app.backup.jobs import EXIT_LOCKED, JobLocked, run_job
+
+    def retrying(attempt: int, error: BaseException, wait: float) -> None:
+        typer.secho(
+            f"attempt {attempt} failed ({error}); retrying in {wait:.1f} s",
+            fg=typer.colors.YELLOW,
+            err=True,
+        )
+
+    try:
+        return run_job(database_url, job, retries=retries, first_wait=retry_wait, on_retry=retrying)
+    except JobLocked as exc:
+        typer.secho(f"skipped: {exc}", fg=typer.colors.YELLOW, err=True)
+        raise typer.Exit(EXIT_LOCKED) from exc
+
+
+def _dump_store(directory: Path):  # type: ignore[no-untyped-def]
+    """BACKUP_REPOSITORY, or beside the local cluster's barman repository."""
+    from app.backup.store import open_store
+
+    settings = _settings()
+    repository = settings.repository
+    if repository is None:
+        cluster = _cluster(directory)
+        if cluster is None:
+            raise fail("where do dumps go? set BACKUP_REPOSITORY (a directory or s3://bucket/…)")
+        from app.backup.local import repository_for
+
+        repository = str(repository_for(cluster.base).with_name(cluster.base.name + "-dumps"))
+    return open_store(repository, settings.s3_endpoint_url)
+
+
+def _pg_tool(name: str) -> PgTool:
+    from app.backup.dump import PgTool
+    from app.backup.local import pg_client_tool
+
+    try:
+        return PgTool(pg_client_tool(name), _settings().tool_timeout_seconds)
+    except FileNotFoundError as exc:
         raise fail(str(exc)) from exc
-    _record(cluster, "backup", True, backup.backup_id, None)
+
+
+@backup_app.command("create")
+def backup_create(
+    method: Method = None,
+    retries: Retries = 0,
+    retry_wait: RetryWait = 10.0,
+    directory: ClusterDir = Path(".data/cluster"),
+) -> None:
+    """Take a backup: a base backup of the local cluster (its WAL is archived continuously
+    besides) or a dump; dumps past BACKUP_RETENTION_DAYS are deleted after it."""
+    started = time.monotonic()
+    if _method(method) == "dump":
+        _create_dump(_database_url(directory), directory, retries, retry_wait)
+        return
+    cluster, barman = _local(directory)
+    copy = _copy() if _settings().repository_is_s3 else None
+
+    def job() -> Backup:
+        # With a copy, barman's hook has uploaded the backup when this returns.
+        taken: Backup = barman.backup()
+        if copy is not None:
+            copy.prune(_settings().retention_days)
+        return taken
+
+    database_url = _physical_database_url(cluster)
+    backup = _recorded_job(database_url, "backup", job, retries, retry_wait)
+    _record(database_url, "backup", True, backup.backup_id, None)
+    copied = f", copied to {copy.url}" if copy is not None else ""
     typer.echo(
         f"backup {backup.backup_id}: {backup.status}, {_size(backup.size_bytes)} in "
-        f"{time.monotonic() - started:.1f} s (repository {barman.config.parent})"
+        f"{time.monotonic() - started:.1f} s (repository {barman.config.parent}{copied})"
     )
 
 
-@backup_app.command("list")
-def backup_list(directory: ClusterDir = Path(".data/cluster")) -> None:
-    """Every backup, newest first: id, status, when it ended, size."""
+def _create_dump(database_url: str, directory: Path, retries: int, retry_wait: float) -> None:
+    from app.backup.barman import BackupError
+    from app.backup.dump import prune, take_dump
+
+    store = _dump_store(directory)
+    pg_dump = _pg_tool("pg_dump")
+    dump = _recorded_job(
+        database_url, "backup", lambda: take_dump(database_url, store, pg_dump), retries, retry_wait
+    )
+    _record(database_url, "backup", True, f"dump-{dump.dump_id}", None)
+    typer.echo(
+        f"dump {dump.dump_id}: {_size(dump.size_bytes)} in {dump.seconds:.1f} s "
+        f"({store.describe()})"
+    )
     try:
-        _, barman = _local(directory)
-        backups = barman.backups()
+        removed = prune(store, _settings().retention_days)
+    except BackupError as exc:
+        raise fail(f"the dump is kept, but old ones could not be deleted: {exc}") from exc
+    for old in removed:
+        typer.echo(f"deleted dump {old.dump_id} (older than the retention)")
+
+
+@backup_app.command("stream")
+def backup_stream(
+    once: Annotated[bool, typer.Option("--once", help="One pass, then exit")] = False,
+    directory: ClusterDir = Path(".data/cluster"),
+) -> None:
+    """Keep the WAL archive going (a service): every BACKUP_STREAM_INTERVAL_SECONDS, barman's
+    maintenance pass restarts the WAL stream if it stopped (a failover, a restart), archives
+    what it received (and copies it to S3 with BACKUP_REPOSITORY=s3://…) and applies the
+    retention. A failed pass is reported and the next one tries again."""
+    from app.backup.barman import BackupError
+
+    _, barman = _local(directory)
+    interval = _settings().stream_interval_seconds
+    while True:
+        started = time.monotonic()
+        try:
+            barman.start_streaming()
+            typer.echo(f"archive: pass done in {time.monotonic() - started:.1f} s")
+        except BackupError as exc:
+            typer.secho(f"archive: pass failed: {exc}", fg=typer.colors.YELLOW, err=True)
+            if once:
+                raise fail(str(exc)) from exc
+        if once:
+            return
+        time.sleep(interval)
+
+
+@backup_app.command("list")
+def backup_list(
+    method: Method = None, source: Source = "local", directory: ClusterDir = Path(".data/cluster")
+) -> None:
+    """Every backup, newest first: id, status, when it ended, size."""
+    rows: list[tuple[str, str, str, int]] = []
+    try:
+        if _method(method) == "dump":
+            from app.backup.dump import list_dumps
+
+            rows = [(d.dump_id, "DONE", d.started, d.size_bytes) for d in list_dumps(
+                _dump_store(directory))]  # fmt: skip
+        else:
+            backups = (
+                [b.as_backup() for b in _copy().backups()]
+                if source == "s3"
+                else _local(directory)[1].backups()
+            )
+            rows = [
+                (b.backup_id, b.status,
+                 b.end_time.isoformat(timespec="seconds") if b.end_time else "-", b.size_bytes)
+                for b in backups
+            ]  # fmt: skip
     except _errors() as exc:
         raise fail(str(exc)) from exc
-    if not backups:
+    if not rows:
         typer.echo("no backups yet: `trackr backup create` takes one")
-    for backup in backups:
-        ended = backup.end_time.isoformat(timespec="seconds") if backup.end_time else "-"
-        typer.echo(
-            f"{backup.backup_id}  {backup.status:<8} {ended}  {_size(backup.size_bytes):>10}"
-        )
+    for backup_id, status, ended, size in rows:
+        typer.echo(f"{backup_id}  {status:<8} {ended}  {_size(size):>10}")
 
 
 def _parse_time(text: str) -> datetime:
@@ -105,8 +340,9 @@ def _parse_time(text: str) -> datetime:
 @backup_app.command("restore")
 def backup_restore(
     target_dir: Annotated[
-        Path, typer.Option("--target-dir", help="A new (or empty) directory for the node")
-    ],
+        Path | None,
+        typer.Option("--target-dir", help="barman: a new (or empty) directory for the node"),
+    ] = None,
     to_time: Annotated[
         str | None, typer.Option("--to-time", help="Replay up to this time (ISO 8601, zoned)")
     ] = None,
@@ -117,18 +353,54 @@ def backup_restore(
     port: Annotated[
         int | None, typer.Option(help="Port for the node (default: a free one)")
     ] = None,
+    target_url: Annotated[
+        str | None,
+        typer.Option("--target-url", help="dump: an empty database to restore into"),
+    ] = None,
+    dump_id: DumpId = None,
+    method: Method = None,
+    source: Source = "local",
+    in_place: Annotated[
+        bool,
+        typer.Option(
+            "--in-place",
+            help="barman: replace the local cluster's own data (its primary's directory is "
+            "kept aside, its replicas cloned again); asks first",
+        ),
+    ] = False,
+    yes: Annotated[bool, typer.Option("--yes", help="With --in-place: do not ask")] = False,
     directory: ClusterDir = Path(".data/cluster"),
 ) -> None:
-    """Restore into a new data directory and start it there; the cluster is not touched."""
-    from app.backup.restore import Target, restore
+    """Restore into a new data directory and start it there (barman, from the local
+    repository or its S3 copy), or into an empty database (dump); what runs is never
+    touched."""
+    if _method(method) == "dump":
+        _restore_dump(target_url, dump_id, directory)
+        return
+    from app.backup.restore import Target, restore, restore_from_copy
 
     if sum((to_time is not None, to_lsn is not None, latest)) != 1:
         raise fail("say where to stop: exactly one of --to-time, --to-lsn or --latest")
     target = Target(time=_parse_time(to_time) if to_time else None, lsn=to_lsn)
+    if in_place:
+        if target_dir is not None or port is not None or source != "local":
+            raise fail("--in-place restores into the cluster itself: no --target-dir, --port "
+                       "or --source s3")  # fmt: skip
+        _restore_in_place(directory, target, yes)
+        return
+    if target_dir is None:
+        raise fail("say where: --target-dir, a new (or empty) directory for the node")
     started = time.monotonic()
     try:
-        cluster, barman = _local(directory)
-        node = restore(barman, cluster, target, target_dir, port)
+        if source == "s3":
+            host = _cluster(directory) or _restore_host(target_dir)
+            node = restore_from_copy(
+                _copy(), _surviving_barman(directory), host, target, target_dir, port
+            )
+        else:
+            cluster, barman = _local(directory)
+            host = cluster or _restore_host(target_dir)
+            node = restore(barman, host, target, target_dir, port)
     except _errors() as exc:
         raise fail(str(exc)) from exc
     typer.echo(
@@ -138,30 +410,162 @@ def backup_restore(
     )
 
 
+def _restore_in_place(directory: Path, target: Target, yes: bool) -> None:
+    from app.backup.restore import restore_in_place
+    from app.localcluster import Cluster
+
+    cluster, barman = _local(directory)
+    if not isinstance(cluster, Cluster):
+        raise fail(
+            "--in-place works on a plain cluster trackr runs; restore an HA cluster, or a "
+            "server of BACKUP_BARMAN_HOME, beside it (--target-dir) and move the application over"
+        )
+    if not yes:
+        typer.confirm(
+            f"Replace the data of the cluster at {directory} with the backup replayed to "
+            f"{target.describe()}? Its clients are cut off meanwhile, and writes made since are "
+            "set aside (the primary's directory is kept)",
+            abort=True,
+        )
+    started = time.monotonic()
+    try:
+        done = restore_in_place(barman, cluster, target)
+    except _errors() as exc:
+        raise fail(str(exc)) from exc
+    typer.echo(
+        f"restored in place to {target.describe()} in {time.monotonic() - started:.1f} s: the "
+        f"primary serves on 127.0.0.1:{done.primary.port} again, its replicas cloned again; "
+        f"the data it had before is kept in {done.kept}. Take a base backup on the new "
+        "timeline: trackr backup create"
+    )
+
+
+def _surviving_barman(directory: Path) -> Barman | None:
+    """barman for the repository if it is still there (it ships the WAL written until now to
+    the copy first); None once it is lost."""
+    from app.backup.local import SERVER, repository_for
+
+    home = _settings().barman_home
+    if home is None:
+        cluster = _cluster(directory)
+        home = repository_for(cluster.base) if cluster is not None else None
+    if home is None or not (home / SERVER).is_dir():
+        return None
+    barman: Barman = _local(directory)[1]
+    return barman
+
+
+def _restore_host(target_dir: Path) -> RestoreHost:
+    from app.backup.explicit import RestoreHost
+
+    try:
+        return RestoreHost.beside(target_dir)
+    except _errors() as exc:
+        raise fail(str(exc)) from exc
+
+
+def _physical_database_url(cluster: Cluster | HaCluster | None) -> str:
+    """Where a physical job takes its lock and records its outcome: the cluster's database,
+    or BACKUP_DATABASE_URL's."""
+    from app.db.urls import normalize_dsn
+
+    if cluster is not None:
+        return cluster.env()["DATABASE_URL"]
+    url = _settings().database_url
+    if url is None:
+        raise fail("set BACKUP_DATABASE_URL")
+    return normalize_dsn(url)
+
+
+def _restore_dump(target_url: str | None, dump_id: str | None, directory: Path) -> None:
+    from app.backup.barman import BackupError
+    from app.backup.dump import restore_dump
+    from app.db.urls import normalize_dsn
+
+    if target_url is None:
+        raise fail("say where: --target-url, an empty database to restore the dump into")
+    started = time.monotonic()
+    try:
+        dump = restore_dump(
+            _dump_store(directory), dump_id, normalize_dsn(target_url), _pg_tool("pg_restore")
+        )
+    except (BackupError, ValueError) as exc:
+        raise fail(str(exc)) from exc
+    typer.echo(f"restored dump {dump.dump_id} in {time.monotonic() - started:.1f} s")
+
+
 @backup_app.command("verify")
-def backup_verify(directory: ClusterDir = Path(".data/cluster")) -> None:
-    """Restore the newest backup into a scratch node, replay it to the position a replica is
-    paused at, and compare what both hold; exit 1 on any difference."""
+def backup_verify(
+    method: Method = None,
+    retries: Retries = 0,
+    retry_wait: RetryWait = 10.0,
+    directory: ClusterDir = Path(".data/cluster"),
+) -> None:
+    """Restore the newest backup into a scratch node (or, for dumps, a scratch database) and
+    compare what it holds with what the database held there; exit 1 on any difference."""
+    if _method(method) == "dump":
+        _verify_dump(_database_url(directory), directory, retries, retry_wait)
+        return
     from app.backup.verify import verify
 
     cluster, barman = _local(directory)
-    try:
-        result = verify(barman, cluster)
-    except _errors() as exc:
-        _record(cluster, "verify", False, None, str(exc))
-        raise fail(f"verify failed: {exc}") from exc
-    for name, value in result.expected.items():
-        typer.echo(f"  {name}: {value}")
-    _record(cluster, "verify", not result.differences, result.backup_id,
-            "; ".join(result.differences) or None)  # fmt: skip
-    if result.differences:
-        for line in result.differences:
-            typer.secho(f"  DIFFERS {line}", fg=typer.colors.RED, err=True)
+    if cluster is None:
         raise fail(
-            f"backup {result.backup_id} restored to {result.position} does not hold what the "
-            "cluster held there"
+            "verify compares a restore with a replica trackr runs, paused at the same "
+            "position; for a server of BACKUP_BARMAN_HOME, verify its dumps (--method dump)"
         )
+    database_url = cluster.env()["DATABASE_URL"]
+    result = _recorded_job(
+        database_url, "verify", lambda: verify(barman, cluster), retries, retry_wait
+    )
+    _report(database_url, result.backup_id, result.expected, result.differences)
     typer.echo(
         f"backup {result.backup_id} verified: restored to {result.position} in "
         f"{result.seconds:.1f} s, the same figures as the cluster"
     )
+
+
+def _report(
+    database_url: str, backup_id: str, expected: dict[str, str], differences: list[str]
+) -> None:
+    for name, value in expected.items():
+        typer.echo(f"  {name}: {value}")
+    _record(database_url, "verify", not differences, backup_id, "; ".join(differences) or None)
+    if differences:
+        for line in differences:
+            typer.secho(f"  DIFFERS {line}", fg=typer.colors.RED, err=True)
+        raise fail(f"backup {backup_id} does not hold what the database held when it was taken")
+
+
+def _verify_dump(database_url: str, directory: Path, retries: int, retry_wait: float) -> None:
+    from app.backup.dump import verify_dump
+
+    store = _dump_store(directory)
+    scratch = _scratch_url(directory)
+    pg_restore = _pg_tool("pg_restore")
+    result: DumpVerification = _recorded_job(
+        database_url, "verify", lambda: verify_dump(store, scratch, pg_restore), retries, retry_wait
+    )
+    dump_id = f"dump-{result.dump.dump_id}"
+    _report(database_url, dump_id, result.dump.figures, result.differences)
+    typer.echo(f"dump {result.dump.dump_id} verified: restored in {result.seconds:.1f} s")
+
+
+def _scratch_url(directory: Path) -> str:
+    """BACKUP_VERIFY_URL, or a `trackr_verify` database on the local cluster."""
+    from app.db.urls import normalize_dsn
+
+    url = _settings().verify_url
+    if url is not None:
+        return normalize_dsn(url)
+    cluster = _cluster(directory)
+    if cluster is None:
+        raise fail(
+            "verify restores into a scratch database: set BACKUP_VERIFY_URL to an empty "
+            "database of its own (wiped before each verify)"
+        )
+    cluster.create_database(SCRATCH_DB)
+    return normalize_dsn(cluster.env(SCRATCH_DB)["DATABASE_URL"])
+
+
+SCRATCH_DB = "trackr_verify"

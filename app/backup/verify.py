@@ -16,33 +16,12 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from app.backup.barman import BackupError, Barman
+from app.backup.figures import ABSENT, TABLES_PRESENT, differences, figure_queries
 from app.backup.restore import Target, restore
 from app.localcluster import Cluster
 from app.localcluster.cluster import APP_DB
+from app.localcluster.ha import HaCluster
 from app.localcluster.node import Node, NodeCommandError
-
-# What a restore must hold. One statement per figure; a figure whose table is missing reads
-# as absent rather than failing, so a backup that lost a table is reported as different.
-FIGURES = {
-    "schema revision": (
-        "SELECT CASE WHEN to_regclass('alembic_version') IS NULL THEN 'absent' "
-        "ELSE (SELECT coalesce(string_agg(version_num, ','), 'none') FROM alembic_version) END"
-    ),
-    "products per category": (
-        "SELECT CASE WHEN to_regclass('products') IS NULL THEN 'absent' ELSE (SELECT "
-        "coalesce(string_agg(category || '=' || n, ' ' ORDER BY category), 'none') FROM "
-        "(SELECT category, count(*) AS n FROM products GROUP BY category) c) END"
-    ),
-    "newest change": (
-        "SELECT CASE WHEN to_regclass('products') IS NULL THEN 'absent' ELSE "
-        "(SELECT coalesce(max(updated_at)::text, 'none') FROM products) END"
-    ),
-    "content fingerprint": (
-        "SELECT CASE WHEN to_regclass('products') IS NULL THEN 'absent' ELSE (SELECT "
-        "coalesce(sum(hashtextextended(id || ':' || version || ':' || price, 0))::text, "
-        "'none') FROM products) END"
-    ),
-}
 
 
 @dataclass(frozen=True)
@@ -55,15 +34,12 @@ class Verification:
 
     @property
     def differences(self) -> list[str]:
-        return [
-            f"{name}: restored {self.restored.get(name)!r}, expected {value!r}"
-            for name, value in self.expected.items()
-            if self.restored.get(name) != value
-        ]
+        return differences(self.expected, self.restored, "expected")
 
 
 def figures(node: Node) -> dict[str, str]:
-    return {name: node.sql(query, dbname=APP_DB) for name, query in FIGURES.items()}
+    queries = figure_queries(node.sql(TABLES_PRESENT, dbname=APP_DB))
+    return {name: node.sql(q, dbname=APP_DB) if q else ABSENT for name, q in queries.items()}
 
 
 def _paused_figures(replica: Node, timeout: float = 30) -> tuple[str, dict[str, str]]:
@@ -81,8 +57,14 @@ def _paused_figures(replica: Node, timeout: float = 30) -> tuple[str, dict[str, 
         replica.sql("SELECT pg_wal_replay_resume()")
 
 
-def _running_replica(cluster: Cluster) -> Node:
-    for replica in cluster.replicas():
+def _running_replica(cluster: Cluster | HaCluster) -> Node:
+    # Every HA node is a candidate: the leader is the one not in recovery.
+    nodes = (
+        [node.postgres for node in cluster.nodes]
+        if isinstance(cluster, HaCluster)
+        else cluster.replicas()
+    )
+    for replica in nodes:
         try:
             if replica.is_running() and replica.sql("SELECT pg_is_in_recovery()") == "t":
                 return replica
@@ -90,11 +72,11 @@ def _running_replica(cluster: Cluster) -> Node:
             continue
     raise BackupError(
         "verify compares the restore with a replica paused at the same position: start one "
-        "(`trackr cluster up --replicas 1`)"
+        "(`trackr cluster up --replicas 1`; in an HA cluster, wait for a node to rejoin)"
     )
 
 
-def verify(barman: Barman, cluster: Cluster) -> Verification:
+def verify(barman: Barman, cluster: Cluster | HaCluster) -> Verification:
     """Restore the newest backup into a scratch node and compare; the node is removed after."""
     started = time.monotonic()
     backups = [b for b in barman.backups() if b.status == "DONE"]

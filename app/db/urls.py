@@ -7,7 +7,7 @@ URLs are handed to asyncpg as they are (it understands `host1:p1,host2:p2` and
 from __future__ import annotations
 
 from dataclasses import dataclass
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import parse_qsl, unquote, urlsplit, urlunsplit
 
 SCHEMES = ("postgresql+asyncpg://", "postgresql://", "postgres://")
 
@@ -57,3 +57,46 @@ def parse_replica_urls(raw: str) -> list[ReplicaUrl]:
     if len(set(names)) != len(names):
         raise ValueError(f"replica names must be unique: {names}")
     return replicas
+
+
+def to_conninfo(url: str) -> str:
+    """The URL as libpq's `key=value` connection string, for tools that take only that form
+    (barman): hosts and ports (several, for a multi-host URL), user, password, database, and
+    every query parameter (`host=/socket/dir`, `sslmode`, `target_session_attrs`, …)."""
+    parts = urlsplit(normalize_dsn(url))
+    userinfo, _, netloc = parts.netloc.rpartition("@")
+    user, _, password = userinfo.partition(":")
+    hosts, ports = [], []
+    for entry in netloc.split(","):
+        if not entry:
+            continue
+        host, port = _host_and_port(entry)
+        hosts.append(host)
+        ports.append(port)
+    pairs: list[tuple[str, str]] = []
+    if hosts:
+        pairs.append(("host", ",".join(hosts)))
+        if any(ports):
+            pairs.append(("port", ",".join(p or "5432" for p in ports)))
+    if user:
+        pairs.append(("user", unquote(user)))
+    if password:
+        pairs.append(("password", unquote(password)))
+    if parts.path.strip("/"):
+        pairs.append(("dbname", unquote(parts.path.strip("/"))))
+    pairs += parse_qsl(parts.query, keep_blank_values=True)
+    return " ".join(f"{key}={_conninfo_value(value)}" for key, value in pairs)
+
+
+def _host_and_port(entry: str) -> tuple[str, str]:
+    if entry.startswith("["):  # [IPv6]:port
+        host, _, rest = entry[1:].partition("]")
+        return host, rest.removeprefix(":")
+    host, _, port = entry.partition(":")
+    return unquote(host), port
+
+
+def _conninfo_value(value: str) -> str:
+    if value and not any(c in value for c in " '\\"):
+        return value
+    return "'" + value.replace("\\", "\\\\").replace("'", "\\'") + "'"

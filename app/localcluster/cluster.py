@@ -164,8 +164,24 @@ class Cluster(ClusterDirectory):
         self._save(state)
         return state
 
-    def _create_replica(self, primary: Node, state: dict[str, Any], name: str) -> dict[str, Any]:
-        port = free_port()
+    def clone_replicas_again(self) -> None:
+        """Each replica cloned afresh from the (running) primary, on its own port: after the
+        primary's data was replaced, what the replicas hold belongs to another history."""
+        state = self._require()
+        primary, replicas = self._nodes(state)
+        for replica in replicas:
+            replica.stop("fast")
+        state["replicas"] = [
+            self._create_replica(primary, state, replica.name, replica.port) for replica in replicas
+        ]
+        self._save(state)
+        for replica in replicas:
+            self._wait_streaming(primary, replica.name)
+
+    def _create_replica(
+        self, primary: Node, state: dict[str, Any], name: str, port: int | None = None
+    ) -> dict[str, Any]:
+        port = port or free_port()
         replica = self._node(name, port)
         if replica.datadir.exists():
             shutil.rmtree(replica.datadir)

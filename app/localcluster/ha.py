@@ -14,12 +14,14 @@ from typing import Any
 
 from app.localcluster.cluster import APP_DB, STATE_FILE
 from app.localcluster.etcd import Etcd
+from app.localcluster.node import SUPERUSER
 from app.localcluster.patroni import PatroniNode
 from app.localcluster.patroni_set import PatroniSet, member_line
 from app.localcluster.ports import free_port
 from app.localcluster.state import ClusterError
 
 HA_STATE_FILE = "ha.json"
+BACKUP_SLOT = "barman"  # the WAL streamer's slot (app/backup/barman.py: Server.slot)
 
 
 class HaCluster(PatroniSet):
@@ -60,8 +62,10 @@ class HaCluster(PatroniSet):
         return self._nodes
 
     # -- lifecycle ---------------------------------------------------------------------------
-    def up(self, nodes: int = 2, timeout: float = 90) -> None:
-        """Start (creating if needed) etcd and `nodes` Patroni nodes; wait for a healthy set."""
+    def up(self, nodes: int = 2, timeout: float = 90, backup_slot: bool = False) -> None:
+        """Start (creating if needed) etcd and `nodes` Patroni nodes; wait for a healthy set.
+        `backup_slot`: a new cluster keeps the slot barman streams WAL through on every node,
+        so the stream follows the leader (app/backup/local.py)."""
         if nodes not in (2, 3):
             raise ClusterError("--nodes must be 2 or 3")
         if (self.base / STATE_FILE).exists():
@@ -70,7 +74,7 @@ class HaCluster(PatroniSet):
             )
         state = self._load()
         if state is None:
-            state = self._create(nodes)
+            state = self._create(nodes, backup_slot)
         elif len(state["nodes"]) != nodes:
             raise ClusterError(
                 f"the HA cluster at {self.base} has {len(state['nodes'])} nodes; "
@@ -88,7 +92,7 @@ class HaCluster(PatroniSet):
             self._save(state)
         self.wait_healthy(len(self.nodes), timeout)
 
-    def _create(self, nodes: int) -> dict[str, Any]:
+    def _create(self, nodes: int, backup_slot: bool) -> dict[str, Any]:
         for sub in ("", "run", "log", "patroni"):
             (self.base / sub).mkdir(parents=True, exist_ok=True)
         passwords = {
@@ -103,12 +107,14 @@ class HaCluster(PatroniSet):
             },
             "passwords": passwords,
             "bootstrapped": False,
+            "backup_slot": BACKUP_SLOT if backup_slot else None,
         }
         self._save(state)
+        slots = (BACKUP_SLOT,) if backup_slot else ()
         for node in self.nodes:
             if node.postgres.datadir.exists():
                 shutil.rmtree(node.postgres.datadir)
-            node.write_config([self.etcd.url], passwords)
+            node.write_config([self.etcd.url], passwords, slots)
         self._grant_access()
         return state
 
@@ -138,6 +144,22 @@ class HaCluster(PatroniSet):
             else:
                 lines.append(f"{name:<8} {'-':<13} port {raw['pg_port']:<6} stopped")
         return lines
+
+    # -- backups -----------------------------------------------------------------------------
+    @property
+    def backup_slot(self) -> str | None:
+        """The slot Patroni keeps for barman on every node, if the cluster was made with it."""
+        slot: str | None = self._require().get("backup_slot")
+        return slot
+
+    def pg_ports(self) -> list[int]:
+        return [int(raw["pg_port"]) for raw in self._require()["nodes"].values()]
+
+    def superuser_login(self) -> tuple[str, str]:
+        return SUPERUSER, self._require()["passwords"]["superuser"]
+
+    def replication_login(self) -> tuple[str, str]:
+        return "replicator", self._require()["passwords"]["replication"]
 
     # -- the app's view ----------------------------------------------------------------------
     def urls(self, database: str = APP_DB) -> tuple[str, list[str]]:

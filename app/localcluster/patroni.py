@@ -84,9 +84,19 @@ class PatroniNode:
     def api_url(self) -> str:
         return f"http://{self.placement.reach_host}:{self.api_port}"
 
-    def write_config(self, etcd_urls: list[str], passwords: dict[str, str]) -> None:
-        """Patroni reads YAML, of which JSON is a subset: no YAML library needed here."""
+    def write_config(
+        self,
+        etcd_urls: list[str],
+        passwords: dict[str, str],
+        permanent_slots: tuple[str, ...] = (),
+    ) -> None:
+        """Patroni reads YAML, of which JSON is a subset: no YAML library needed here.
+        `permanent_slots`: physical slots Patroni keeps on every node (and drops no other
+        unknown slot's name), for a WAL consumer that must follow the leader (barman)."""
         where = self.placement
+        dcs = dict(DCS_SETTINGS)
+        if permanent_slots:
+            dcs["slots"] = {name: {"type": "physical"} for name in permanent_slots}
         config = {
             "scope": SCOPE,
             "namespace": "/service/",
@@ -97,7 +107,7 @@ class PatroniNode:
             },
             "etcd3": {"hosts": [url.removeprefix("http://") for url in etcd_urls]},
             "bootstrap": {
-                "dcs": DCS_SETTINGS,
+                "dcs": dcs,
                 "initdb": [{"encoding": "UTF8"}, {"locale": "C"}, "data-checksums"],
             },
             "postgresql": {

@@ -12,6 +12,7 @@ from pathlib import Path
 from app.localcluster.etcd import Etcd, find_etcd
 from app.localcluster.node import SUPERUSER
 from app.localcluster.patroni import PatroniNode
+from app.localcluster.state import ClusterError
 
 SITES_DEPLOY = Path(__file__).resolve().parents[2] / "deploy" / "sites"
 POST_BOOTSTRAP = SITES_DEPLOY.parent / "patroni" / "post-bootstrap.sh"
@@ -88,8 +89,15 @@ class SitePatroniNode(PatroniNode):
     def config_path(self) -> Path:
         return self.base / "patroni" / "local.yml"
 
-    def write_config(self, etcd_urls: list[str], passwords: dict[str, str]) -> None:
+    def write_config(
+        self,
+        etcd_urls: list[str],
+        passwords: dict[str, str],
+        permanent_slots: tuple[str, ...] = (),
+    ) -> None:
         """The local part only: etcd and the passwords come from the map and the secrets."""
+        if permanent_slots:
+            raise ClusterError("a site's slots are the deploy's own (deploy/sites/patroni.yml)")
         where = self.placement
         local = {
             "bootstrap": {"post_bootstrap": str(POST_BOOTSTRAP)},

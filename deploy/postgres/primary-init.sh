@@ -11,6 +11,8 @@
 #   REPLICATION_ALLOWED_CIDR          who may connect for replication (default: samenet)
 #   WAL_ARCHIVE_DIR                   where WAL segments are archived (default: /archive; empty = off)
 #   APP_DB_USER, APP_DB_PASSWORD      optional: a non-superuser login that owns POSTGRES_DB
+#   BACKUP_VERIFY_DB                  optional: an empty database APP_DB_USER owns, which
+#                                     `trackr backup verify --method dump` restores into
 set -euo pipefail
 
 : "${REPLICATION_PASSWORD:?REPLICATION_PASSWORD must be set}"
@@ -35,6 +37,14 @@ WHERE NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = :'user') \gexec
 SELECT format('GRANT pg_read_all_stats TO %I', :'user') \gexec
 SELECT format('ALTER DATABASE %I OWNER TO %I', :'db', :'user') \gexec
 SELECT format('ALTER SCHEMA public OWNER TO %I', :'user') \gexec
+SQL
+fi
+
+if [ -n "${BACKUP_VERIFY_DB:-}" ]; then
+  : "${APP_DB_USER:?BACKUP_VERIFY_DB needs APP_DB_USER, its owner}"
+  "${psql[@]}" --set=db="$BACKUP_VERIFY_DB" --set=user="$APP_DB_USER" <<'SQL'
+SELECT format('CREATE DATABASE %I OWNER %I', :'db', :'user')
+WHERE NOT EXISTS (SELECT 1 FROM pg_database WHERE datname = :'db') \gexec
 SQL
 fi
 

@@ -8,11 +8,13 @@ import subprocess
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
+from datetime import datetime
 from pathlib import Path
 
 from app.backup.local import repository_for
 from app.localcluster import Cluster
 from app.localcluster.node import Node
+from tests.backup.writer import Writer
 from tests.conftest import private_dir
 
 TRACKR = str(Path(sys.executable).parent / "trackr")
@@ -32,24 +34,25 @@ def trackr(
 
 
 @contextmanager
-def backed_up_cluster(name: str) -> Iterator[Cluster]:
-    """A new cluster with WAL streaming from its start, migrated, seeded, one base backup."""
+def backed_up_cluster(name: str, env: dict[str, str] | None = None) -> Iterator[Cluster]:
+    """A new cluster with WAL streaming from its start, migrated, seeded, one base backup.
+    `env`: what `trackr` runs with besides (BACKUP_* for an S3 copy, say)."""
     with private_dir(name) as path:
         directory = path / "cluster"
-        up = trackr("cluster", "up", "--dir", str(directory))
+        up = trackr("cluster", "up", "--dir", str(directory), env=env)
         assert up.returncode == 0, up.stderr
         assert f"backups: WAL streaming to {repository_for(directory)}" in up.stdout
         try:
-            env = Cluster(directory).env()
+            cluster_env = Cluster(directory).env()
             for step in (("db", "upgrade"), ("seed",)):
-                done = trackr(*step, env=env)
+                done = trackr(*step, env=cluster_env)
                 assert done.returncode == 0, done.stderr
-            created = trackr("backup", "create", "--dir", str(directory))
+            created = trackr("backup", "create", "--dir", str(directory), env=env)
             assert created.returncode == 0, created.stdout + created.stderr
             assert ": DONE," in created.stdout
             yield Cluster(directory)
         finally:
-            trackr("cluster", "down", "--dir", str(directory))
+            trackr("cluster", "down", "--dir", str(directory), env=env)
 
 
 def restored_node(cluster: Cluster, datadir: Path) -> Node:
@@ -59,6 +62,20 @@ def restored_node(cluster: Cluster, datadir: Path) -> Node:
         name=datadir.name, port=port, base=cluster.base, bins=cluster.bins,
         run_as=cluster.run_as, data_path=datadir,
     )  # fmt: skip
+
+
+def assert_holds_the_writes_before(
+    node: Node, writer: Writer, moment: datetime
+) -> tuple[set[int], set[int]]:
+    """`node` holds every drill write acknowledged before `moment` and none sent after it.
+    Returns (the drill rows it holds, the writes acknowledged before `moment`)."""
+    held = product_ids(node, "name LIKE 'drill %'")
+    at = moment.timestamp()
+    before = {w.id for w in writer.acknowledged if w.acked < at}
+    after = {w.id for w in writer.acknowledged if w.started > at}
+    assert before <= held, f"{len(before - held)} writes acknowledged before T missing"
+    assert not held & after, f"{len(held & after)} writes sent after T restored"
+    return held, before
 
 
 def product_ids(node: Node, where: str = "true") -> set[int]:

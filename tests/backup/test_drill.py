@@ -11,21 +11,23 @@ the kill may not have reached the archive (the RPO, measured by `make backup-rep
 from __future__ import annotations
 
 import time
-from datetime import UTC, datetime
 from pathlib import Path
 
 from app.localcluster.processes import kill
-from tests.backup.conftest import backed_up_cluster, product_ids, restored_node, trackr
-from tests.backup.writer import Writer
+from tests.backup.conftest import (
+    assert_holds_the_writes_before,
+    backed_up_cluster,
+    product_ids,
+    restored_node,
+    trackr,
+)
+from tests.backup.writer import Writer, writes_around_a_moment
 
 
 def test_restore_to_a_time_before_the_accident(pg_dir: Path) -> None:
     with backed_up_cluster("drill-accident") as cluster:
         primary = cluster.primary()
-        with Writer(cluster.env()["DATABASE_URL"]) as writer:
-            writer.wait_for(200)
-            moment = datetime.now(UTC)
-            writer.wait_for(200)
+        writer, moment = writes_around_a_moment(cluster.env()["DATABASE_URL"])
         primary.sql("DELETE FROM products WHERE category = 'mac'", "trackr")
         primary.sql("DROP INDEX ix_products_price", "trackr")
 
@@ -37,12 +39,7 @@ def test_restore_to_a_time_before_the_accident(pg_dir: Path) -> None:
         assert restored.returncode == 0, restored.stdout + restored.stderr
         node = restored_node(cluster, target)
         try:
-            held = product_ids(node, "name LIKE 'drill %'")
-            at = moment.timestamp()
-            before = {w.id for w in writer.acknowledged if w.acked < at}
-            after = {w.id for w in writer.acknowledged if w.started > at}
-            assert before <= held, f"{len(before - held)} writes acknowledged before T missing"
-            assert not held & after, f"{len(held & after)} writes sent after T restored"
+            held, before = assert_holds_the_writes_before(node, writer, moment)
             assert len(held - before) <= 1  # at most the one insert in flight at T
             assert node.sql("SELECT count(*) FROM products WHERE category = 'mac'", "trackr") != "0"
             assert node.sql("SELECT to_regclass('ix_products_price') IS NOT NULL", "trackr") == "t"

@@ -7,6 +7,7 @@ import asyncio
 import threading
 import time
 from dataclasses import dataclass
+from datetime import UTC, datetime
 
 import asyncpg
 
@@ -72,7 +73,23 @@ class Writer:
                     INSERT, category, f"drill {n}", n, ATTRIBUTES[category]
                 )
                 self.acknowledged.append(Acknowledged(row_id, started, time.time()))
-        except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
+        # InternalClientError: the server's FATAL was read mid-statement (app/db/failures.py).
+        except (
+            OSError,
+            asyncpg.PostgresError,
+            asyncpg.InterfaceError,
+            asyncpg.InternalClientError,
+        ) as exc:
             self.error = exc  # the primary went away: what was acknowledged is recorded
         finally:
             connection.terminate()
+
+
+def writes_around_a_moment(dsn: str, count: int = 200) -> tuple[Writer, datetime]:
+    """A writer that wrote `count` rows before a moment T and `count` after it, then stopped:
+    the drills' 'keep writing; note T; keep writing'."""
+    with Writer(dsn) as writer:
+        writer.wait_for(count)
+        moment = datetime.now(UTC)
+        writer.wait_for(count)
+    return writer, moment

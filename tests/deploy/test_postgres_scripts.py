@@ -121,6 +121,7 @@ def primary(box: Box) -> Iterator[int]:
         PGHOST=str(box.root / "run"), PGPORT=str(port), REPLICATION_PASSWORD=PASSWORD,
         REPLICATION_SLOTS="replica1", REPLICATION_ALLOWED_CIDR="127.0.0.1/32",
         WAL_ARCHIVE_DIR=str(box.root / "archive"), APP_DB_USER="app", APP_DB_PASSWORD="app-pw",
+        BACKUP_VERIFY_DB="app_verify",
     )  # fmt: skip
     init = box.run(["bash", str(SCRIPTS / "primary-init.sh")], init_env)
     assert "slots replica1" in init.stdout
@@ -173,6 +174,8 @@ def test_replica_entrypoint_clones_and_streams(box: Box, primary: int) -> None:
     assert box.psql(primary, "SHOW archive_mode") == "on"
     owner = "SELECT pg_get_userbyid(datdba) FROM pg_database WHERE datname = 'postgres'"
     assert box.psql(primary, owner) == "app"  # the app's own non-superuser login
+    verify_db = "SELECT pg_get_userbyid(datdba) FROM pg_database WHERE datname = 'app_verify'"
+    assert box.psql(primary, verify_db) == "app"  # `trackr backup verify --method dump`'s
     assert "host replication replicator 127.0.0.1/32 scram-sha-256" in (
         box.root / "primary" / "pg_hba.conf").read_text()  # fmt: skip
 
