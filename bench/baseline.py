@@ -131,3 +131,30 @@ async def create(request: Request) -> Response:
     response = _json(dict(row), 201)
     response.headers["X-Consistency-Token"] = lsn
     return response
+
+
+LOCK_PRODUCT = f"SELECT {COLUMNS} FROM products WHERE id = $1 FOR UPDATE"
+UPDATE_PRICE = (
+    "UPDATE products SET price = $2, version = version + 1, updated_at = now() "
+    f"WHERE id = $1 RETURNING {COLUMNS}"
+)
+
+
+@app.patch("/baseline/products/{product_id}")
+async def update(product_id: int, request: Request) -> Response:
+    """The update twin: parse the JSON, one transaction locking the row, updating its price
+    and recording the price point when it changed, commit, then the WAL position; 200 with
+    the row."""
+    price = Decimal(str(orjson.loads(await request.body())["price"]))
+    async with request.app.state.writer.acquire() as conn:
+        async with conn.transaction():
+            current = await conn.fetchrow(LOCK_PRODUCT, product_id)
+            if current is None:
+                return _json({"detail": "not found"}, 404)
+            row = await conn.fetchrow(UPDATE_PRICE, product_id, price)
+            if row["price"] != current["price"]:
+                await conn.execute(INSERT_PRICE, product_id, row["price"], row["currency"])
+        lsn = await conn.fetchval("SELECT pg_current_wal_insert_lsn()::text")
+    response = _json(dict(row))
+    response.headers["X-Consistency-Token"] = lsn
+    return response

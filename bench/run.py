@@ -19,12 +19,14 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import replace
 from datetime import UTC, datetime
 from decimal import Decimal
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
@@ -119,6 +121,30 @@ def server(
         process.wait(timeout=30)
 
 
+@contextmanager
+def otlp_sink() -> Iterator[str]:
+    """An OTLP/HTTP endpoint on loopback that takes every export and keeps nothing: the
+    traced server pays for its spans, not for a collector's work."""
+
+    class Sink(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            self.rfile.read(int(self.headers.get("Content-Length", 0)))
+            self.send_response(200)
+            self.send_header("Content-Type", "application/x-protobuf")
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    sink = ThreadingHTTPServer(("127.0.0.1", 0), Sink)
+    threading.Thread(target=sink.serve_forever, daemon=True).start()
+    try:
+        yield f"http://127.0.0.1:{sink.server_address[1]}"
+    finally:
+        sink.shutdown()
+
+
 def worker_rss_mb(group: int) -> float:
     """Largest resident set in the server's process group (a worker, with several) right now."""
     best = 0
@@ -197,13 +223,19 @@ ORDER = [
     "health",
     "post",
     "raw_post",
+    "patch",
+    "raw_patch",
     "cached_by_id",
     "cached_by_id_hot",
     "raw_by_id_hot",
     "cached_list",
+    "traced_by_id",
 ]
+WRITE_SCRIPTS = {"post": "post.lua", "patch": "patch.lua"}
 # The same paths as these scenarios, on the server with the cache on.
 CACHED = {"cached_by_id": "by_id", "cached_by_id_hot": "by_id_hot", "cached_list": "list"}
+# The same paths, on a server with tracing on (spans exported to a sink in this process).
+TRACED = {"traced_by_id": "by_id"}
 
 
 BARE_STACK = "import fastapi, sqlalchemy.ext.asyncio, asyncpg, uvicorn, pydantic_settings, orjson"
@@ -388,6 +420,7 @@ def _run_workers(
     # with the read cache (memory tier, CACHE_TTL_SECONDS default).
     trackr_env = {**base_env, "WEB_CONCURRENCY": str(workers), "CACHE_ENABLED": "false"}
     cached_env = {**trackr_env, "CACHE_ENABLED": "true"}
+    traced_env = {**trackr_env, "OTEL_SERVICE_NAME": "trackr-bench"}
     baseline_env = {
         **base_env,
         "BASELINE_DSN": replica_dsn,
@@ -415,17 +448,30 @@ def _run_workers(
             _,
         ),
         server(trackr_cmd, cached_env, "/health", directory / "cached.log") as (cached, _),
+        otlp_sink() as sink,
+        server(
+            trackr_cmd,
+            {**traced_env, "OTEL_EXPORTER_OTLP_ENDPOINT": sink},
+            "/health",
+            directory / "traced.log",
+        ) as (traced, _),
     ):
 
         def drive(name: str, duration: float) -> wrk.WrkResult:
             target = baseline if name == "constant" or name.startswith("raw_") else trackr
             target = cached if name in CACHED else target
-            script = "post.lua" if name.endswith("post") else "paths.lua"
+            target = traced if name in TRACED else target
+            script = WRITE_SCRIPTS.get(name.removeprefix("raw_"), "paths.lua")
+            raw = name.startswith("raw_")
             env = {
                 **os.environ,
-                "PATHS_FILE": str(files.get(CACHED.get(name, name), files["health"])),
+                "PATHS_FILE": str(
+                    files.get(CACHED.get(name, TRACED.get(name, name)), files["health"])
+                ),
                 "TOKEN": token,
-                "POST_PATH": "/baseline/products" if name == "raw_post" else "/api/products",
+                "POST_PATH": "/baseline/products" if raw else "/api/products",
+                "PATCH_PREFIX": "/baseline/products/" if raw else "/api/products/",
+                "MAX_ID": str(args.rows),
             }
             return wrk.run(name, target, script, env, duration, args.connections)
 

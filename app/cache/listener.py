@@ -2,7 +2,11 @@
 by triggers, delivered only when a change commits) and drops what the cache holds for the
 changed products. While the channel is down — the primary lost, a failover, a connection
 cut — the memory tier is emptied and not used, since changes could go unheard; once the
-channel is back (to whichever node is the writer now) it is emptied again and used."""
+channel is back (to whichever node is the writer now) it is emptied again and used.
+
+After each notification the primary's WAL position is read on the same connection, which
+settles the cache's floors (app/cache/floors.py); that read, or a plain one each second when
+nothing changed, also tells a silent connection from a live one."""
 
 from __future__ import annotations
 
@@ -15,6 +19,7 @@ import asyncpg
 
 from app.cache.store import ReadCache
 from app.db.failures import DRIVER_ERRORS
+from app.db.lsn import parse_lsn
 from app.db.replicas import ReplicaPool
 from app.db.sockets import bounded_connection
 
@@ -22,6 +27,7 @@ log = logging.getLogger("trackr.cache")
 
 CHANNEL = "trackr_products"
 CHECK_SECONDS = 1.0  # a silent connection is found within a check and its timeout
+WAL_WRITTEN = "SELECT pg_current_wal_lsn()::text"  # past every commit already notified
 
 
 class InvalidationListener:
@@ -32,6 +38,7 @@ class InvalidationListener:
         self.connected = False
         self._conn: asyncpg.Connection | None = None
         self._task: asyncio.Task[None] | None = None
+        self._heard_some = asyncio.Event()
 
     async def start(self) -> None:
         await self._connect()
@@ -47,17 +54,29 @@ class InvalidationListener:
 
     async def _watch(self) -> None:
         while True:
-            await asyncio.sleep(CHECK_SECONDS)
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(CHECK_SECONDS):
+                    await self._heard_some.wait()
+            self._heard_some.clear()
             try:
                 if self._conn is None or self._conn.is_closed():
                     self._lost("the connection closed")
                     await self._connect()
-                else:
-                    await self._conn.fetchval("SELECT 1", timeout=self.timeout)
+                if self._conn is not None:
+                    await self._settle(self._conn)
             except DRIVER_ERRORS as exc:
                 self._lost(f"{exc.__class__.__name__}: {exc}")
             except Exception:  # the listener must never die
                 log.exception("cache invalidation check failed")
+
+    async def _settle(self, conn: asyncpg.Connection) -> None:
+        taken = self.cache.floors.take()
+        try:
+            position = parse_lsn(await conn.fetchval(WAL_WRITTEN, timeout=self.timeout))
+        except BaseException:
+            self.cache.floors.give_back(taken)
+            raise
+        self.cache.floors.settle(taken, position)
 
     async def _connect(self) -> None:
         settings = self.pool.settings
@@ -82,17 +101,16 @@ class InvalidationListener:
         if not self.connected:
             self.connected = True
             self.cache.use_memory_again()
+            self._heard_some.set()  # settle the floors that raised now, not a check later
             log.info("cache invalidations heard again; memory tier in use")
 
     def _heard(self, _conn: Any, _pid: int, _channel: str, payload: str) -> None:
-        if payload == "*":
-            self.cache.invalidate(None)
-            return
         try:
-            ids = [int(part) for part in payload.split(",") if part]
+            ids = None if payload == "*" else [int(part) for part in payload.split(",") if part]
         except ValueError:
             ids = None
         self.cache.invalidate(ids)
+        self._heard_some.set()
 
     def _lost(self, why: str) -> None:
         if self.connected:

@@ -17,9 +17,11 @@ from starlette.datastructures import Headers
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from app.cache.entry import Entry
-from app.cache.store import Key, ReadCache, item_key
+from app.cache.floors import PENDING
+from app.cache.keys import Key, item_key
+from app.cache.store import ReadCache
 from app.db.session import parse_token
-from app.dependencies import CONSISTENCY_HEADER, served_by
+from app.dependencies import CACHE_FLOOR, CONSISTENCY_HEADER, served_by
 from app.errors import AppError
 from app.middleware import route_path
 from app.products.query import product_id
@@ -95,6 +97,9 @@ class ReadCacheMiddleware:
             entry, tier = found
             await self._send_entry(scope, send, entry, tier, headers.get("if-none-match"))
             return
+        floor = self.cache.floors.of(key)
+        if 0 < floor < PENDING:
+            scope.setdefault("state", {})[CACHE_FLOOR] = floor
         await self._fill(scope, receive, send, key, epoch)
 
     async def _send_entry(
@@ -134,7 +139,9 @@ class ReadCacheMiddleware:
         node = served_by(state)
         if stamp is None or node is None:
             return  # nothing was read from the database: nothing to vouch for
-        entry = Entry(tuple(start["headers"]), b"".join(chunks), stamp, time.time(), node)
+        replica = bool(getattr(session, "replica_read", True))
+        body = b"".join(chunks)
+        entry = Entry(tuple(start["headers"]), body, stamp, time.time(), node, replica)
         self.cache.put(key, entry, epoch)
 
     async def _write(self, scope: Scope, receive: Receive, send: Send, pid: int) -> None:

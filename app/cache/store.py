@@ -3,7 +3,8 @@
 An entry is served while it is younger than CACHE_TTL_SECONDS and, to a read carrying a
 consistency token, only when its stamp is at or past the token. The memory tier is dropped by
 the invalidations (`invalidate`, from the primary's NOTIFY) and not used at all while they
-cannot be heard; Redis is a helper behind `RedisGuard`, never a reason to fail a read.
+cannot be heard; an answer a replica gave is kept only once it shows every change heard of
+(`floors`). Redis is a helper behind `RedisGuard`, never a reason to fail a read.
 """
 
 from __future__ import annotations
@@ -12,13 +13,14 @@ import asyncio
 import contextlib
 import time
 from collections.abc import Coroutine
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal
 
 from cachetools import TTLCache
 from prometheus_client import Counter
 
 from app.cache.entry import Entry
+from app.cache.floors import Floors
+from app.cache.keys import Key, item_key
 from app.config import Settings
 from app.redisguard import RedisGuard, RedisUnavailable
 
@@ -34,22 +36,13 @@ LOOKUPS = Counter(
 )
 
 
-@dataclass(frozen=True, slots=True)
-class Key:
-    """`item` keys hold one product (dropped with it); `view` keys hold lists, price
-    histories and categories (dropped by any change)."""
-
-    kind: Literal["item", "view"]
-    text: str
-    product_id: int | None = None
-
-
 class ReadCache:
     def __init__(self, settings: Settings) -> None:
         self.ttl = settings.cache_ttl_seconds
         self._items: TTLCache[str, Entry] = TTLCache(settings.cache_max_entries, self.ttl)
         self._views: TTLCache[str, Entry] = TTLCache(settings.cache_max_entries, self.ttl)
         self.epoch = 0  # +1 per invalidation: a read that raced one does not store
+        self.floors = Floors(settings.cache_max_entries)
         self.memory_usable = True
         self.hits = {"memory": 0, "redis": 0}
         self.misses = 0
@@ -81,6 +74,9 @@ class ReadCache:
             min_stamp is None or entry.stamp >= min_stamp
         )
 
+    def _shows_what_was_heard(self, key: Key, entry: Entry) -> bool:
+        return not entry.replica or entry.stamp >= self.floors.of(key)
+
     async def get(self, key: Key, min_stamp: int | None) -> tuple[Entry, Tier] | None:
         if self.memory_usable:
             entry = self._tier(key).get(key.text)
@@ -89,7 +85,11 @@ class ReadCache:
             LOOKUPS.labels("memory", "miss" if entry is None else "behind").inc()
         if self._redis is not None:
             entry = await self._from_redis(self._redis, key)
-            if entry is not None and self._usable(entry, min_stamp):
+            if (
+                entry is not None
+                and self._usable(entry, min_stamp)
+                and self._shows_what_was_heard(key, entry)
+            ):
                 if self.memory_usable:
                     self._tier(key)[key.text] = entry
                 return self._hit(entry, "redis")
@@ -110,8 +110,9 @@ class ReadCache:
         return Entry.unpack(packed) if isinstance(packed, bytes) else None
 
     def put(self, key: Key, entry: Entry, epoch: int) -> None:
-        """Keep a response read since `epoch`, unless an invalidation came in between."""
-        if epoch != self.epoch:
+        """Keep a response read since `epoch`, unless an invalidation came in between or
+        a replica gave it before replaying a change already heard of."""
+        if epoch != self.epoch or not self._shows_what_was_heard(key, entry):
             return
         if self.memory_usable:
             self._tier(key)[key.text] = entry
@@ -126,6 +127,12 @@ class ReadCache:
 
     def invalidate(self, product_ids: list[int] | None) -> None:
         """Products changed (None: any number of them): their items and every view go."""
+        self.floors.raise_for(product_ids)
+        self._drop(product_ids)
+
+    def _drop(self, product_ids: list[int] | None) -> None:
+        """What memory holds for those products (None: for all of them), and every view; a
+        read on its way stores nothing (the epoch)."""
         self.epoch += 1
         if product_ids is None:
             self._items.clear()
@@ -149,10 +156,11 @@ class ReadCache:
         """Invalidations cannot be heard: what memory holds may be stale, and so would be
         anything stored from now on."""
         self.memory_usable = False
-        self.invalidate(None)
+        # No floors: nothing could settle them while deaf, and Redis's entries stay usable.
+        self._drop(None)
 
     def use_memory_again(self) -> None:
-        self.invalidate(None)  # whatever changed while deaf
+        self.invalidate(None)  # whatever changed while deaf, Redis's replica answers included
         self.memory_usable = True
 
     def _background(self, work: Coroutine[Any, Any, None]) -> None:
@@ -165,7 +173,3 @@ class ReadCache:
             task.cancel()
         if self._redis is not None:
             await self._redis.aclose()
-
-
-def item_key(product_id: int) -> Key:
-    return Key("item", f"p:{product_id}", product_id)

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from app.db.engines import Engines, build_engines, replica_engine
+from app.db.positions import SharedPositionReads
 from app.db.replicas import ReplicaPool
 
 
@@ -12,6 +13,7 @@ from app.db.replicas import ReplicaPool
 class Database:
     engines: Engines
     pool: ReplicaPool
+    positions: SharedPositionReads = field(default_factory=SharedPositionReads)
 
     @classmethod
     def for_pool(cls, pool: ReplicaPool) -> Database:

@@ -17,6 +17,7 @@ import orjson
 from sqlalchemy import event
 from sqlalchemy.engine import ExceptionContext
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+from sqlalchemy.pool import QueuePool
 
 from app.config import Settings
 from app.db.failures import DISCONNECTS, classify
@@ -44,6 +45,21 @@ class Engines:
     async def dispose(self) -> None:
         for engine in (self.primary, *self.replicas.values()):
             await engine.dispose()
+
+    def usage(self) -> dict[str, PoolUsage]:
+        """Each node's pooled connections now: in use (checked out) and idle."""
+        engines = {"primary": self.primary, **self.replicas}
+        return {
+            name: PoolUsage(pool.checkedout(), pool.checkedin())
+            for name, engine in engines.items()
+            if isinstance(pool := engine.pool, QueuePool)
+        }
+
+
+@dataclass(frozen=True)
+class PoolUsage:
+    in_use: int
+    idle: int
 
 
 def _json_text(value: object) -> str:

@@ -100,15 +100,19 @@ class ReadSession:
         *,
         min_lsn: int | None,
         replica: ReplicaHealth | None,
+        wanted_stamp: int | None = None,
     ) -> None:
         self._database = database
         self._min_lsn = min_lsn
+        self._wanted_stamp = wanted_stamp
+        self._vouched: tuple[str, int] | None = None  # (replica, position) checked live
         self._replica_name = replica.name if replica else None
         self._retried_same = False
         self._moved = False
         # A WAL position every row these reads returned is at least as new as (None before the
         # first read): what a read cache may promise a consistency token (app/cache).
         self.stamp: int | None = None
+        self.replica_read = False  # whether a replica answered any of them
 
     async def begin(self) -> None:
         """Settle where this session's reads are served, before the endpoint runs.
@@ -130,6 +134,25 @@ class ReadSession:
             ):
                 pool.token_fallback()
         await self._serve_from(pool.replicas.get(self._replica_name or ""))
+        if self._wanted_stamp is not None:
+            await self._vouch_for(self._wanted_stamp)
+
+    async def _vouch_for(self, wanted: int) -> None:
+        """Ask the replica whether it has replayed `wanted` (the read cache keeps its answer
+        only then) when the monitor's last look cannot tell: one round trip, and the read
+        stays on the replica whatever the answer.
+
+        The question is asked as a read is (`_run`): a replica that fails it is marked down
+        and the request moves on at once, as its read would have, instead of waiting for
+        the same dead node twice. It returns no rows, so it leaves no stamp.
+        """
+        replica = self._database.pool.replicas.get(self._replica_name or "")
+        if replica is None or (replica.replay_lsn or 0) >= wanted:
+            return
+        reached = bool(await self._run(CAUGHT_UP, (wanted,), "fetchval"))
+        if reached and self._replica_name == replica.name:
+            self._vouched = (replica.name, wanted)
+        self.stamp, self.replica_read = None, False
 
     async def _refuse_future_token(self, min_lsn: int) -> None:
         """Refuse a token past every WAL position the cluster has written: no write issued
@@ -229,6 +252,7 @@ class ReadSession:
                 if self._replica_name is None and breaker.state is BreakerState.HALF_OPEN:
                     breaker.record_success()  # this read was the primary's trial, and it passed
                 self.stamp = stamp if self.stamp is None else min(self.stamp, stamp)
+                self.replica_read |= self._replica_name is not None
                 return result
 
     async def _attempt(self, sql: str, args: tuple[Any, ...], method: str) -> Any:
@@ -261,12 +285,24 @@ class ReadSession:
             return token
         replica = self._database.pool.replicas.get(self._replica_name)
         replayed = replica.replay_lsn if replica is not None else None
-        return max(token, replayed or 0)
+        vouched = self._vouched or ("", 0)
+        replayed_live = vouched[1] if vouched[0] == self._replica_name else 0
+        return max(token, replayed or 0, replayed_live)
 
     async def _serve_from(self, replica: ReplicaHealth | None) -> None:
         if replica is None and not await self._primary_allows():
             raise primary_unavailable(self._database)
         self._replica_name = replica.name if replica else None
+
+    @property
+    def retried(self) -> bool:
+        """A read of this session was retried after a connection failure."""
+        return self._retried_same or self._moved
+
+    @property
+    def moved(self) -> bool:
+        """A read of this session moved to another node after a failure."""
+        return self._moved
 
     @property
     def served_by(self) -> str:

@@ -10,7 +10,7 @@ primary's circuit breaker first and fail fast while it is open. Reads are routed
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import Any
@@ -47,11 +47,14 @@ def parse_token(raw: str | None, name: str) -> int | None:
         ) from None
 
 
-async def open_read(database: Database, min_lsn: int | None) -> ReadSession:
-    """A routed read session (no cleanup: it holds a connection only while a statement runs)."""
+async def open_read(
+    database: Database, min_lsn: int | None, wanted_stamp: int | None = None
+) -> ReadSession:
+    """A routed read session (no cleanup: it holds a connection only while a statement runs).
+    `wanted_stamp`: the WAL position the read cache needs the answer to show to keep it."""
     refuse_if_cut_off(database)
     replica = database.pool.choose(min_lsn, defer_token_fallback=True)
-    session = ReadSession(database, min_lsn=min_lsn, replica=replica)
+    session = ReadSession(database, min_lsn=min_lsn, replica=replica, wanted_stamp=wanted_stamp)
     await session.begin()
     return session
 
@@ -83,37 +86,38 @@ def _cut_off(database: Database, seconds: float, advice: str) -> SiteCutOff:
     )
 
 
-# The token: a WAL position at or past the commit's end. The insert position read after the
-# commit also covers other sessions' WAL, which a leader that froze a moment later may never
-# have sent: no standby would ever reach it, and the token's reads would wait for the next
-# leader. A synchronous standby's flush position is past this commit (the commit waited for
-# it) and on that standby, so the smaller of the two is exact enough and reachable. Seeing a
-# standby's positions takes pg_read_all_stats (granted to the app role where trackr creates
-# it); without it, or with no synchronous standby, the subquery is NULL, which LEAST ignores:
-# the insert position stands.
-COMMITTED_POSITION = """
-    SELECT LEAST(pg_current_wal_insert_lsn(),
-                 (SELECT max(flush_lsn) FROM pg_stat_replication
-                  WHERE sync_state IN ('sync', 'quorum')))::text
-"""
-
-
 class WriteSession:
     """The statements of one write transaction on the primary's driver connection, with
-    asyncpg's `$n` SQL (as `ReadSession` for reads): no ORM on the write path."""
+    asyncpg's `$n` SQL (as `ReadSession` for reads): no ORM on the write path. The
+    transaction starts with the first statement."""
 
-    def __init__(self, connection: asyncpg.Connection) -> None:
-        self._connection = connection
+    def __init__(self, driver: Callable[[], Awaitable[asyncpg.Connection]]) -> None:
+        self._driver = driver
+        self.statements = 0
+
+    @classmethod
+    def on(cls, connection: asyncpg.Connection) -> WriteSession:
+        """Statements on a connection whose transaction the caller runs."""
+
+        async def driver() -> asyncpg.Connection:
+            return connection
+
+        return cls(driver)
+
+    async def _next(self) -> asyncpg.Connection:
+        connection = await self._driver()
+        self.statements += 1
+        return connection
 
     async def fetchrow(self, sql: str, *args: Any) -> Record | None:
-        row: Record | None = await self._connection.fetchrow(sql, *args)
+        row: Record | None = await (await self._next()).fetchrow(sql, *args)
         return row
 
     async def fetchval(self, sql: str, *args: Any) -> Any:
-        return await self._connection.fetchval(sql, *args)
+        return await (await self._next()).fetchval(sql, *args)
 
     async def execute(self, sql: str, *args: Any) -> str:
-        status: str = await self._connection.execute(sql, *args)
+        status: str = await (await self._next()).execute(sql, *args)
         return status
 
 
@@ -123,50 +127,78 @@ class WriteTransaction:
     consistency_token: str | None = None  # a WAL position at or past the commit (see above)
 
 
+class _PrimaryConnection:
+    """The write's pooled connection, checked out at its first statement."""
+
+    def __init__(self, database: Database) -> None:
+        self.engine = database.engines.primary.sync_engine
+        self.connection: PoolProxiedConnection | None = None
+
+    @property
+    def driver(self) -> asyncpg.Connection | None:
+        return None if self.connection is None else self.connection.driver_connection
+
+    async def ready(self) -> asyncpg.Connection:
+        """The connection, its transaction begun. A pooled connection to a node that died or
+        was demoted fails its BEGIN: the write then starts again on a new one. BEGIN is that
+        check: a write sent without it (autocommit) could not be retried when it fails on a
+        stale connection, since it might have run (docs/performance-notes.md, step 19)."""
+        if self.connection is not None:
+            driver: asyncpg.Connection = self.connection.driver_connection
+            return driver
+        for fresh in (False, True):
+            self.connection = await greenlet_spawn(self.engine.raw_connection)
+            driver = self.connection.driver_connection
+            try:
+                await driver.execute("BEGIN")
+                return driver
+            except DRIVER_ERRORS as exc:
+                if fresh or classify(exc) not in DISCONNECTS:
+                    raise
+                await self.check_in(exc)
+        raise AssertionError("unreachable")
+
+    async def check_in(self, broken: BaseException | None) -> None:
+        if self.connection is not None:
+            connection, self.connection = self.connection, None
+            await check_in(self.engine.pool, connection, broken)
+
+
 @asynccontextmanager
 async def write_transaction(database: Database) -> AsyncIterator[WriteTransaction]:
-    """One transaction on the primary, committed when the block ends without an error.
+    """One write on the primary, committed when the block ends without an error.
 
-    Four round trips around the work: BEGIN, the statements, COMMIT, the token. BEGIN is also
-    the check that a pooled connection still works: on one to a node that died or was
-    demoted it fails, and the write starts again on a new connection.
+    Round trips: BEGIN (when the first statement comes), the statements, COMMIT, the token; a
+    write that ran no statement (a refused request) costs none.
     """
     refuse_write_if_cut_off(database)
     breaker = database.pool.breaker
     if not breaker.allow():
         raise primary_unavailable(database)
-    engine = database.engines.primary.sync_engine
     generation = database.pool.writer_generation
-    connection: PoolProxiedConnection | None = None
+    primary = _PrimaryConnection(database)
     broken: BaseException | None = None  # set: the connection is cut, never reused
     try:
         # The whole write, commit included, has one deadline: a hung or partitioned primary
         # answers nothing, and every statement's own timeout would add up.
         async with asyncio.timeout(database.pool.settings.db_write_timeout_seconds):
-            for fresh in (False, True):
-                connection = await greenlet_spawn(engine.raw_connection)
-                driver: asyncpg.Connection = connection.driver_connection
-                try:
-                    await driver.execute("BEGIN")
-                    break
-                except DRIVER_ERRORS as exc:
-                    if fresh or classify(exc) not in DISCONNECTS:
-                        raise
-                    await check_in(engine.pool, connection, exc)
-                    connection = None
-            transaction = WriteTransaction(WriteSession(driver))
+            session = WriteSession(primary.ready)
+            transaction = WriteTransaction(session)
             try:
                 yield transaction
             except Exception as exc:
-                if _server_answered(exc) and not await _rolled_back(driver):
+                driver = primary.driver
+                if driver is not None and _server_answered(exc) and not await _rolled_back(driver):
                     broken = exc
                 raise
-            await driver.execute("COMMIT")
-            lsn = await driver.fetchval(COMMITTED_POSITION)
-            transaction.consistency_token = lsn
-            # A token this node issued is never "ahead of every position": its reads need
-            # not ask the primary (which may be hanging by then) to believe it.
-            database.pool.saw_wal_position(parse_lsn(lsn))
+            driver = primary.driver
+            if driver is not None:
+                await driver.execute("COMMIT")
+                lsn = await database.positions.after_commit(driver, generation)
+                transaction.consistency_token = lsn
+                # A token this node issued is never "ahead of every position": its reads
+                # need not ask the primary (which may be hanging by then) to believe it.
+                database.pool.saw_wal_position(parse_lsn(lsn))
         breaker.record_success()
     except BaseException as exc:
         if is_connect_failure(exc) and generation == database.pool.writer_generation:
@@ -178,8 +210,7 @@ async def write_transaction(database: Database) -> AsyncIterator[WriteTransactio
             broken = exc
         raise
     finally:
-        if connection is not None:
-            await check_in(engine.pool, connection, broken)
+        await primary.check_in(broken)
 
 
 def _server_answered(exc: BaseException) -> bool:

@@ -98,17 +98,23 @@ def route_inputs(dependant: Dependant) -> Inputs:
     return frozenset(inputs)
 
 
-def verify_routes(routes: Iterable[BaseRoute]) -> None:
-    """Raise unless each hot route takes exactly the inputs the fast path serves."""
+HOT_READS = (("GET", BY_ID_ROUTE), ("GET", LIST_ROUTE))
+
+
+def verify_routes(
+    routes: Iterable[BaseRoute], served: Iterable[tuple[str, HotRoute]] | None = None
+) -> None:
+    """Raise unless each route a fast path serves (method, route; default: the hot reads)
+    takes exactly the inputs that fast path serves."""
     found = {(r.path, r.endpoint): r for r in iter_route_contexts(list(routes))}
-    for hot in (BY_ID_ROUTE, LIST_ROUTE):
+    for method, hot in served if served is not None else HOT_READS:
         route = found.get((hot.path, hot.endpoint))
         if route is None:
-            raise RuntimeError(f"the fast path serves GET {hot.path}, which no route declares")
+            raise RuntimeError(f"the fast path serves {method} {hot.path}, which no route declares")
         actual = route_inputs(route.dependant)
-        if actual != hot.inputs or route.methods != {"GET"}:
+        if actual != hot.inputs or route.methods != {method}:
             raise RuntimeError(
-                f"GET {hot.path} takes inputs the fast path does not serve alike: "
+                f"{method} {hot.path} takes inputs the fast path does not serve alike: "
                 f"route {sorted(map(str, actual))}, fast path {sorted(map(str, hot.inputs))}"
             )
 

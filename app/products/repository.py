@@ -58,7 +58,6 @@ WITH new_product AS (
 )
 SELECT {COLUMNS} FROM new_product
 """
-RECORD_PRICE = f"INSERT INTO {price_history.name} (product_id, price, currency) VALUES ($1, $2, $3)"
 DELETE_BY_ID = f"DELETE FROM {products.name} WHERE id = $1 RETURNING id"
 # The columns a PATCH may set, in the order their parameters are numbered.
 UPDATABLE = ("category", "name", "url", "price", "currency", "in_stock", "attributes")
@@ -149,7 +148,9 @@ async def insert_product(session: WriteSession, values: dict[str, Any]) -> Recor
 
 
 def update_product_sql(columns: list[str]) -> str:
-    """UPDATE of the given columns ($2…), bumping the version; $1 is the product's id."""
+    """UPDATE of the given columns ($2…), bumping the version, and a price-history point when
+    the price or currency differs from the one the caller read (the last two parameters), in
+    one statement; $1 is the product's id."""
     unknown = set(columns) - set(UPDATABLE)
     if unknown:
         raise ValueError(f"not updatable: {sorted(unknown)}")
@@ -157,26 +158,34 @@ def update_product_sql(columns: list[str]) -> str:
         f"{name} = ${index}" + ("::jsonb" if name == "attributes" else "")
         for index, name in enumerate(columns, start=2)
     ]
-    return (
-        f"UPDATE {products.name} SET {', '.join(assignments)}, version = version + 1, "
-        f"updated_at = now() WHERE id = $1 RETURNING {COLUMNS}"
-    )
+    previous = len(columns) + 2
+    return f"""
+WITH updated AS (
+    UPDATE {products.name} SET {", ".join(assignments)}, version = version + 1,
+        updated_at = now()
+    WHERE id = $1 RETURNING {COLUMNS}
+), price_point AS (
+    INSERT INTO {price_history.name} (product_id, price, currency)
+    SELECT id, price, currency FROM updated
+    WHERE (price, currency) IS DISTINCT FROM (${previous}::numeric, ${previous + 1}::text)
+)
+SELECT {COLUMNS} FROM updated
+"""
 
 
-async def update_product(session: WriteSession, product_id: int, values: dict[str, Any]) -> Record:
+async def update_product(session: WriteSession, current: Record, values: dict[str, Any]) -> Record:
+    """Apply `values` to the locked row `current`; the updated row."""
     columns = list(values)
     args = [_json(values[c]) if c == "attributes" else values[c] for c in columns]
-    row = await session.fetchrow(update_product_sql(columns), product_id, *args)
+    row = await session.fetchrow(
+        update_product_sql(columns), current["id"], *args, current["price"], current["currency"]
+    )
     assert row is not None  # the caller holds the row's lock
     return row
 
 
 async def delete_product(session: WriteSession, product_id: int) -> bool:
     return await session.fetchval(DELETE_BY_ID, product_id) is not None
-
-
-async def record_price(session: WriteSession, product_id: int, price: Any, currency: str) -> None:
-    await session.execute(RECORD_PRICE, product_id, price, currency)
 
 
 async def price_points(session: ReadSession, product_id: int, limit: int) -> list[Record]:

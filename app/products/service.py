@@ -114,10 +114,7 @@ async def update_product(
         changes["attributes"] = validate_attributes(category, merged)
     if all(current[name] == value for name, value in changes.items()):
         return current  # a no-op changes nothing: same version and ETag, no price point
-    row = await repository.update_product(session, product_id, changes)
-    if (row["price"], row["currency"]) != (current["price"], current["currency"]):
-        await repository.record_price(session, product_id, row["price"], row["currency"])
-    return row
+    return await repository.update_product(session, current, changes)
 
 
 async def delete_product(session: WriteSession, product_id: int) -> None:

@@ -93,6 +93,46 @@ def test_a_change_by_plain_sql_drops_the_entry_everywhere(
     _eventually(lambda: cached.get(listing).json()["items"][0]["name"] == "after")
 
 
+def test_a_lagging_replica_cannot_put_back_what_a_change_dropped(
+    cached: TestClient, clean_db: Cluster
+) -> None:
+    product = _create(cached, name="before")
+    wait_replicated(clean_db)
+    path = f"/api/products/{product['id']}"
+    cached.get(path)
+    assert cached.get(path).headers["x-cache"] == "hit-memory"
+    replica = clean_db.replicas()[0]
+    replica.sql("SELECT pg_wal_replay_pause()")
+    try:
+        clean_db.primary().sql(
+            f"UPDATE products SET name = 'after' WHERE id = {product['id']}", dbname="trackr"
+        )
+        _eventually(lambda: cached.get(path).headers["x-cache"] == "miss")
+        for _ in range(3):  # the replica still answers 'before': read, never kept
+            stale = cached.get(path)
+            assert (stale.json()["name"], stale.headers["x-cache"]) == ("before", "miss")
+    finally:
+        replica.sql("SELECT pg_wal_replay_resume()")
+    _eventually(lambda: cached.get(path).json()["name"] == "after")
+    assert cached.get(path).headers["x-cache"] == "hit-memory"
+
+
+def test_a_replica_is_asked_when_the_monitor_has_not_seen_it_catch_up(
+    clean_db: Cluster,
+) -> None:
+    settings = make_settings(
+        clean_db, cache_enabled=True, cache_ttl_seconds=60, replica_check_interval_seconds=60
+    )
+    with TestClient(create_app(settings)) as client:
+        client.headers.update(bearer(settings, "products:write"))
+        product = _create(client)
+        wait_replicated(clean_db)
+        path = f"/api/products/{product['id']}"
+        first, second = client.get(path), client.get(path)
+        assert first.headers["x-served-by"].startswith("replica:")
+        assert (first.headers["x-cache"], second.headers["x-cache"]) == ("miss", "hit-memory")
+
+
 def test_without_the_notifications_the_memory_tier_is_bypassed(
     cached: TestClient, clean_db: Cluster
 ) -> None:

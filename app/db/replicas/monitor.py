@@ -133,11 +133,12 @@ class Monitor:
         conn = self.pool.primary.conn
         if conn is None or self.overrides is None:
             return
+        changes_before = self.pool.overrides_changed
         try:
             read_balancing, drained = await self.overrides(conn, self.timeout)
         except DRIVER_ERRORS:  # not migrated yet, or a blip: keep what we had
             return
-        self.pool.apply_overrides(read_balancing, drained)
+        self.pool.apply_overrides(read_balancing, drained, read_at=changes_before)
 
     async def _check_replica(self, replica: ReplicaHealth) -> None:
         if replica.patroni_says is not None:

@@ -14,6 +14,7 @@ class PoolObserver(Protocol):
     def token_live_check(self, caught_up: bool) -> None: ...
     def read_retried(self) -> None: ...
     def round_checked(self, pool: ReplicaPool) -> None: ...
+    def writer_changed(self) -> None: ...
 
 
 class NoObserver:
@@ -30,4 +31,7 @@ class NoObserver:
         pass
 
     def round_checked(self, pool: ReplicaPool) -> None:
+        pass
+
+    def writer_changed(self) -> None:
         pass

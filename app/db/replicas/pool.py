@@ -51,6 +51,7 @@ class ReplicaPool:
         self.breaker = CircuitBreaker(settings.primary_breaker_cooldown_seconds)
         self.configured_balancing: ReadBalancing = settings.read_balancing
         self.balancing_override: ReadBalancing | None = None
+        self.overrides_changed = 0  # counts this process's own changes (see apply_overrides)
         self.reads_to_primary: Counter[str] = Counter()  # by reason
         self.read_retries = 0
         self.observer: PoolObserver = observer or NoObserver()
@@ -114,7 +115,16 @@ class ReplicaPool:
         await self._monitor.check_once()
 
     # -- what the monitor and operators change -----------------------------------------------
-    def apply_overrides(self, read_balancing: str | None, drained: list[str]) -> None:
+    def apply_overrides(
+        self, read_balancing: str | None, drained: list[str], read_at: int | None = None
+    ) -> None:
+        """Follow the stored overrides. An operator's change here (`read_at` None) counts;
+        the monitor passes the count from before its query, and a row it read before this
+        process changed it is older than what the process holds, so it is not applied."""
+        if read_at is None:
+            self.overrides_changed += 1
+        elif read_at != self.overrides_changed:
+            return
         mode = next((m for m in READ_BALANCING_MODES if m == read_balancing), None)
         if mode != self.balancing_override:
             log.warning(
@@ -165,6 +175,7 @@ class ReplicaPool:
         log.warning("writes go to %s first (Patroni's leader)", leader.name)
         self.primary.dsn = dsn
         self.writer_generation += 1
+        self.observer.writer_changed()
         self.primary.abandon()  # never a polite close: the old leader may be hung
         if self.on_leader_change is not None:
             await self.on_leader_change()

@@ -1,8 +1,9 @@
-"""The create fast path (app/products/hot_create.py) answers exactly as the FastAPI route.
+"""The write fast path (app/products/hot_writes.py) answers exactly as the FastAPI routes.
 
 Every request goes to the app as it runs and to the same app without the fast path, on the
 same real primary + replica; status, headers and body must match once the values that differ
-between any two creates (id, timestamps, token) are set aside. A second test pins which
+between any two writes (id, timestamps, token) are set aside. Updates go to two products
+created alike, one per side, so their versions move in step. A second test pins which
 requests the fast path takes, so the comparison cannot pass by both sides being FastAPI.
 """
 
@@ -18,11 +19,11 @@ from fastapi.testclient import TestClient
 from app.config import Settings
 from app.localcluster import Cluster
 from app.products import service
-from app.products.hot_create import HotCreateMiddleware, _may_serve, _product
+from app.products.hot_writes import HotWritesMiddleware, parse_body, recognise
 from tests.support import bearer, with_and_without
 from tests.test_products_api import MAC
 
-# Headers that differ between any two creates, whoever serves them.
+# Headers that differ between any two writes, whoever serves them.
 PER_REQUEST = {"x-request-id", "date", "location", "x-consistency-token", "content-length"}
 PER_ROW = ("id", "created_at", "updated_at")
 JSON = {"Content-Type": "application/json"}
@@ -30,7 +31,7 @@ JSON = {"Content-Type": "application/json"}
 
 @pytest.fixture
 def both(settings: Settings, clean_db: Cluster) -> Iterator[tuple[TestClient, TestClient]]:
-    with with_and_without(settings, HotCreateMiddleware) as clients:
+    with with_and_without(settings, HotWritesMiddleware) as clients:
         yield clients
 
 
@@ -115,17 +116,104 @@ def test_creates_answer_as_the_route_does(
     )
 
 
-def test_the_fast_path_takes_exactly_the_creates_it_should(settings: Settings) -> None:
-    for name, body, headers, taken in _requests(settings):
+MISSING = "999999999"
+
+
+def _updates(settings: Settings) -> list[tuple[str, str | None, bytes, dict[str, str], bool]]:
+    """(name, product id or None for the side's own product, body, headers, served by the
+    fast path), in the order they are sent: versions and prices depend on it."""
+    writer = {**JSON, **bearer(settings, "products:write")}
+    reader = {**JSON, **bearer(settings, "products:read")}
+    price = orjson.dumps({"price": 10})
+    return [
+        ("price", None, price, writer, True),
+        ("no-op", None, price, writer, True),
+        ("attributes merged", None, b'{"attributes": {"ram_gb": 32, "year": null}}', writer, True),
+        ("url cleared", None, b'{"url": null}', writer, True),
+        ("category changed, attributes refused", None, b'{"category": "coins"}', writer, True),
+        ("bad attributes", None, b'{"attributes": {"chip": 7}}', writer, True),
+        ("if-match any", None, price, {**writer, "If-Match": "*"}, True),
+        ("if-match stale", None, b'{"price": 11}', {**writer, "If-Match": 'W/"1"'}, True),
+        ("if-match garbage", None, price, {**writer, "If-Match": "garbage"}, True),
+        ("keyed", None, b'{"price": 12}', {**writer, "Idempotency-Key": "u-1"}, True),
+        ("replayed", None, b'{"price": 12}', {**writer, "Idempotency-Key": "u-1"}, True),
+        ("key reused", None, b'{"price": 13}', {**writer, "Idempotency-Key": "u-1"}, True),
+        ("no token", None, price, JSON, True),
+        ("no scope", None, price, reader, True),
+        ("not found", MISSING, price, writer, True),
+        ("id zero", "0", price, writer, False),
+        ("id with a zero", "01", price, writer, False),
+        ("id not a number", "abc", price, writer, False),
+        ("null name", None, b'{"name": null}', writer, False),
+        ("unknown field", None, b'{"colour": "red"}', writer, False),
+        ("malformed", None, b'{"price": ', writer, False),
+        ("empty", None, b"", writer, False),
+        ("text/plain", None, price, {**writer, "Content-Type": "text/plain"}, False),
+        ("bad key", None, price, {**writer, "Idempotency-Key": "has space"}, False),
+        (
+            "two if-match",
+            None,
+            price,
+            {**writer, "If-Match": "*"},  # sent twice below
+            False,
+        ),
+    ]
+
+
+def _patch(client: TestClient, path: str, body: bytes, headers: dict[str, str], name: str) -> Any:
+    pairs = list(headers.items())
+    if name == "two if-match":
+        pairs.append(("If-Match", 'W/"1"'))
+    return client.patch(path, content=body, headers=pairs)
+
+
+def test_updates_answer_as_the_route_does(
+    both: tuple[TestClient, TestClient], settings: Settings
+) -> None:
+    hot, fastapi = both
+    writer = {**JSON, **bearer(settings, "products:write")}
+    own = {
+        side: client.post("/api/products", content=orjson.dumps(MAC), headers=writer).json()["id"]
+        for side, client in (("hot", hot), ("api", fastapi))
+    }
+    for name, target, body, headers, _ in _updates(settings):
+        ours = _patch(
+            hot, f"/api/products/{target or own['hot']}", body, _keyed(headers, "hot"), name
+        )
+        theirs = _patch(
+            fastapi, f"/api/products/{target or own['api']}", body, _keyed(headers, "api"), name
+        )
+        theirs = _as_if(theirs, "-api", "-hot")
+        for named in ("/", "product "):  # the path and the detail name the side's product
+            theirs = _as_if(theirs, f"{named}{own['api']}", f"{named}{own['hot']}")
+        assert _seen(ours) == _seen(theirs), name
+        assert ours.status_code < 500, name
+
+
+def test_the_fast_path_takes_exactly_the_writes_it_should(settings: Settings) -> None:
+    cases = [
+        ("POST", "/api/products", name, body, headers, taken)
+        for name, body, headers, taken in _requests(settings)
+    ]
+    cases += [
+        ("PATCH", f"/api/products/{target or 7}", name, body, headers, taken)
+        for name, target, body, headers, taken in _updates(settings)
+    ]
+    for method, path, name, body, headers, taken in cases:
+        pairs = [(k.lower().encode(), v.encode()) for k, v in headers.items()]
+        if name == "two if-match":
+            pairs.append((b"if-match", b'W/"1"'))
         scope = {
             "type": "http",
-            "method": "POST",
-            "path": "/api/products",
+            "method": method,
+            "path": path,
             "query_string": b"",
-            "headers": [(k.lower().encode(), v.encode()) for k, v in headers.items()],
+            "headers": pairs,
         }
         raw = body.encode() if isinstance(body, str) else body
-        assert (_may_serve(scope) and _product(raw) is not None) == taken, name
+        recognised = recognise(scope)
+        served = recognised is not None and parse_body(recognised[0], raw) is not None
+        assert served == taken, f"{method} {name}"
 
 
 @pytest.mark.parametrize(
