@@ -29,9 +29,32 @@ RUN --mount=type=cache,target=/root/.cache/uv \
 RUN /app/.venv/bin/python -m compileall -q app alembic
 
 FROM python:${PYTHON_VERSION}-slim-bookworm AS runtime
+ARG POSTGRES_MAJOR=16
+# pg_dump and pg_restore for `trackr backup --method dump` (the scheduled backup jobs run this
+# image). PostgreSQL's own repository: pg_dump refuses a server newer than itself, and
+# Debian's is 15.
+RUN apt-get update \
+ && apt-get install -y --no-install-recommends ca-certificates curl gnupg \
+ && curl -fsSL https://www.postgresql.org/media/keys/ACCC4CF8.asc \
+      | gpg --dearmor -o /usr/share/keyrings/pgdg.gpg \
+ && echo "deb [signed-by=/usr/share/keyrings/pgdg.gpg] https://apt.postgresql.org/pub/repos/apt bookworm-pgdg main" \
+      > /etc/apt/sources.list.d/pgdg.list \
+ && apt-get update \
+ && apt-get install -y --no-install-recommends "postgresql-client-${POSTGRES_MAJOR}" \
+ && apt-get purge -y --auto-remove curl gnupg \
+ && rm -rf /var/lib/apt/lists/*
 RUN groupadd --system --gid 10001 trackr \
  && useradd --system --uid 10001 --gid trackr --home-dir /app --no-create-home \
-        --shell /usr/sbin/nologin trackr
+        --shell /usr/sbin/nologin trackr \
+ && install -d -o trackr -g trackr /backups
+# barman (GPL-3), a tool in its own virtualenv, never imported: the physical backups and the
+# WAL stream (`trackr backup stream`, BACKUP_BARMAN_HOME). Its pins carry hashes; it is
+# installed without its own dependency list (deploy/backup/barman-requirements.in says why).
+COPY deploy/backup/barman-requirements.txt /tmp/barman-requirements.txt
+RUN python -m venv /opt/barman \
+ && /opt/barman/bin/pip install --no-cache-dir --no-deps --require-hashes \
+        -r /tmp/barman-requirements.txt \
+ && rm /tmp/barman-requirements.txt
 WORKDIR /app
 COPY --from=build --chown=trackr:trackr /app /app
 ENV PATH="/app/.venv/bin:${PATH}" \
@@ -41,7 +64,8 @@ ENV PATH="/app/.venv/bin:${PATH}" \
     LOG_FORMAT=json \
     PORT=8000 \
     WEB_CONCURRENCY=1 \
-    FORWARDED_ALLOW_IPS=*
+    FORWARDED_ALLOW_IPS=* \
+    TRACKR_BARMAN=/opt/barman/bin/barman
 USER trackr
 EXPOSE 8000
 # uvicorn finishes in-flight requests on SIGTERM (GRACEFUL_SHUTDOWN_SECONDS, default 20).
@@ -56,12 +80,9 @@ FROM runtime AS variant-site
 USER root
 ARG PATRONI_VERSION=4.1.5
 ARG POSTGRES_MAJOR=16
+# PostgreSQL's repository is already set up by the runtime stage.
 RUN apt-get update \
- && apt-get install -y --no-install-recommends ca-certificates curl gnupg \
- && curl -fsSL https://www.postgresql.org/media/keys/ACCC4CF8.asc \
-      | gpg --dearmor -o /usr/share/keyrings/pgdg.gpg \
- && echo "deb [signed-by=/usr/share/keyrings/pgdg.gpg] https://apt.postgresql.org/pub/repos/apt bookworm-pgdg main" \
-      > /etc/apt/sources.list.d/pgdg.list \
+ && apt-get install -y --no-install-recommends curl gnupg \
  && curl -fsSL https://pkgs.tailscale.com/stable/debian/bookworm.noarmor.gpg \
       -o /usr/share/keyrings/tailscale-archive-keyring.gpg \
  && curl -fsSL https://pkgs.tailscale.com/stable/debian/bookworm.tailscale-keyring.list \

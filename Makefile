@@ -7,7 +7,7 @@ REPLICAS ?= 1
 NODES ?= 2
 PYTEST_ARGS ?=
 
-.PHONY: help setup ts-deps run test lint format pytest failover-report ha-report sites-report sites-deps monitor-screenshot frontend-screenshot bench bench-scale cluster-up cluster-down cluster-status ha-deps redis-deps backup-deps backup-requirements backup-report cluster-ha clean
+.PHONY: help setup ts-deps run test lint format pytest failover-report ha-report sites-report sites-deps monitor-screenshot observability-picture frontend-screenshot bench bench-scale cluster-up cluster-down cluster-status ha-deps redis-deps backup-deps backup-requirements backup-report cluster-ha clean
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-16s %s\n", $$1, $$2}'
@@ -68,6 +68,9 @@ sites-report: setup ha-deps sites-deps ## Three-site drills and WAN write costs 
 
 monitor-screenshot: setup ## Three local backends, one stopped, one drifted: docs/images/monitor-dashboard.png
 	@$(UV) run --frozen python -m tests.monitor.screenshot
+
+observability-picture: setup ## The dashboard's key panels from a real Prometheus run: docs/images/observability-panels.svg
+	@$(UV) run --frozen python -m tests.observability.picture
 
 frontend-screenshot: setup ts-deps ## examples/frontend in Chromium, two of three backends down: docs/images/frontend.png
 	@$(UV) run --frozen python -m tests.client.frontend_screenshot

@@ -4,6 +4,7 @@ transactions, and the response headers they produce (`X-Served-By`, `X-Consisten
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from typing import Annotated, Any
 
 from fastapi import Depends, Request
@@ -41,6 +42,9 @@ async def get_database(request: Request) -> Database:
     return database_of(request)
 
 
+CACHE_FLOOR = "cache_floor"  # set by the read cache (app/cache) on a read it would keep
+
+
 def served_by(state: dict[str, Any]) -> str | None:
     """Who served this request's reads (the node a read session ended on), or its writes."""
     session: ReadSession | None = state.get("read_session")
@@ -54,18 +58,27 @@ async def read_session(request: Request) -> ReadSession:
     would re-validate on every read; read routes document it with `CONSISTENCY_PARAMETER`.
     """
     min_lsn = parse_token(request.headers.get(CONSISTENCY_HEADER), CONSISTENCY_HEADER)
-    session = await open_read(database_of(request), min_lsn)
+    wanted_stamp = getattr(request.state, CACHE_FLOOR, None)
+    session = await open_read(database_of(request), min_lsn, wanted_stamp)
     request.state.read_session = session
     return session
+
+
+@asynccontextmanager
+async def request_write(request: Request, database: Database) -> AsyncIterator[WriteSession]:
+    """A write transaction for this request, committed when the block ends; the response
+    then carries its consistency token."""
+    async with write_transaction(database) as transaction:
+        request.state.served_by = "primary"
+        yield transaction.session
+    request.state.consistency_token = transaction.consistency_token
 
 
 async def write_session(
     request: Request, database: Annotated[Database, Depends(get_database)]
 ) -> AsyncIterator[WriteSession]:
-    async with write_transaction(database) as transaction:
-        request.state.served_by = "primary"
-        yield transaction.session
-    request.state.consistency_token = transaction.consistency_token
+    async with request_write(request, database) as session:
+        yield session
 
 
 ReadSessionDep = Annotated[ReadSession, Depends(read_session)]

@@ -10,10 +10,37 @@ from __future__ import annotations
 
 import logging
 import sys
-from typing import Any
+from types import ModuleType
+from typing import TYPE_CHECKING, Any
 
 import orjson
-import structlog
+
+
+def _structlog_without_rich() -> ModuleType:
+    """structlog, imported with `rich` hidden.
+
+    structlog's console renderer imports rich when it is installed, only to pretty-print
+    tracebacks: 0.1-0.15 s of every process start (docs/performance-notes.md, step 22).
+    rich is installed for typer's help screens; trackr's logs print tracebacks plainly. Once
+    structlog is in, rich is importable again for whoever asks for it.
+    """
+    if "structlog" in sys.modules or "rich" in sys.modules:
+        import structlog
+
+        return structlog
+    sys.modules["rich"] = None  # type: ignore[assignment]  # `import rich` → ImportError
+    try:
+        import structlog
+
+        return structlog
+    finally:
+        del sys.modules["rich"]
+
+
+if TYPE_CHECKING:
+    import structlog as structlog
+else:
+    structlog = _structlog_without_rich()
 
 
 def _add_logger_name(
@@ -23,11 +50,26 @@ def _add_logger_name(
     return event
 
 
-def configure_logging(level: str = "INFO", fmt: str = "json") -> None:
+def _add_trace_context(
+    _: Any, __: str, event: structlog.types.EventDict
+) -> structlog.types.EventDict:
+    """The current span's trace and span ids (OpenTelemetry's hex forms), when there is one."""
+    from opentelemetry import trace
+
+    context = trace.get_current_span().get_span_context()
+    if context.is_valid:
+        event["trace_id"] = trace.format_trace_id(context.trace_id)
+        event["span_id"] = trace.format_span_id(context.span_id)
+    return event
+
+
+def configure_logging(level: str = "INFO", fmt: str = "json", traced: bool = False) -> None:
+    """`traced`: every line carries the trace and span it was written in (app.tracing)."""
     shared: list[structlog.types.Processor] = [
         structlog.contextvars.merge_contextvars,
         structlog.processors.add_log_level,
         structlog.processors.TimeStamper(fmt="iso", utc=True),
+        *([_add_trace_context] if traced else []),
     ]
     json = fmt == "json"
     numeric_level = logging.getLevelNamesMapping()[level.upper()]

@@ -37,9 +37,10 @@ from app.middleware import DOCS_STATIC, BodySizeLimitMiddleware, RequestContextM
 from app.parameters import known_parameters_only
 from app.problems import install_error_handlers, install_openapi, problem_responses
 from app.products.hot import HotReadsMiddleware, verify_routes
-from app.products.hot_create import HotCreateMiddleware, verify_create_route
+from app.products.hot_writes import HotWritesMiddleware, verify_write_routes
 from app.products.router import router as products_router
 from app.stats.router import router as stats_router
+from app.tracing import Tracing, tracing_requested
 
 if TYPE_CHECKING:
     from app.ratelimit.limiter import RateLimiter
@@ -75,18 +76,23 @@ def _rate_limiter(settings: Settings) -> RateLimiter | None:
     return RateLimiter(settings)
 
 
-def create_app(settings: Settings | None = None) -> FastAPI:
+def create_app(settings: Settings | None = None, tracing: Tracing | None = None) -> FastAPI:
+    """The app; traced when `tracing` is given or the OTEL_* environment asks for it."""
     settings = settings or get_settings()
-    configure_logging(settings.log_level, settings.log_format)
+    if tracing is None and tracing_requested():
+        tracing = Tracing()
+    configure_logging(settings.log_level, settings.log_format, traced=tracing is not None)
     limiter = _rate_limiter(settings)
     cache = ReadCache(settings) if settings.cache_enabled else None
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        pool = ReplicaPool.from_settings(
-            settings, overrides=read_overrides, observer=PrometheusPoolObserver()
-        )
+        if tracing is not None:
+            tracing.start()
+        observer = PrometheusPoolObserver()
+        pool = ReplicaPool.from_settings(settings, overrides=read_overrides, observer=observer)
         database = Database.for_pool(pool)
+        observer.watch_connections(database.engines.usage)
         await database.start()
         app.state.database = database
         listener = InvalidationListener(cache, pool) if cache is not None else None
@@ -115,6 +121,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                 await cache.aclose()
             if limiter is not None:
                 await limiter.aclose()
+            if tracing is not None:
+                tracing.stop()
 
     # /docs and /redoc from the installed package's Swagger UI and ReDoc files, not a CDN:
     # they work on a private network.
@@ -143,9 +151,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(admin_router)
     app.include_router(metrics_router)
     verify_routes(app.routes)
-    verify_create_route(app.routes)
+    verify_write_routes(app.routes)
     app.add_middleware(HotReadsMiddleware)
-    app.add_middleware(HotCreateMiddleware)
+    app.add_middleware(HotWritesMiddleware)
     if cache is not None:  # outside the fast path; inside HEAD's GET, the limits and the log
         app.add_middleware(ReadCacheMiddleware, cache=cache)
     app.add_middleware(MethodsMiddleware)  # HEAD runs the GET, fast path included
@@ -155,5 +163,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
         app.add_middleware(RateLimitMiddleware, limiter=limiter, tokens=app.state.tokens)
     install_cors(app, settings)  # outside the fast path: preflights never reach it
-    app.add_middleware(RequestContextMiddleware)
+    app.add_middleware(RequestContextMiddleware, traced=tracing is not None)
+    if tracing is not None:
+        tracing.instrument(app)  # outermost: the fast paths get their spans too
     return app

@@ -27,6 +27,9 @@ from starlette.responses import Response
 from app.db.breaker import BreakerState
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
+    from app.db.engines import PoolUsage
     from app.db.replicas import ReplicaPool
     from app.health.backups import BackupStatus
 
@@ -69,6 +72,21 @@ BACKUP_VERIFY_OK = Gauge("trackr_backup_last_verify_ok", "1 when the latest veri
 ARCHIVE_STREAMING = Gauge("trackr_wal_archive_streaming",
                           "1 while barman's WAL streamer is connected to the primary",
                           multiprocess_mode=GAUGE_MODE)  # fmt: skip
+POOL_CONNECTIONS = Gauge("trackr_db_pool_connections", "Pooled connections per node, by state",
+                         ["node", "state"], multiprocess_mode=GAUGE_MODE)  # fmt: skip
+POOL_LIMIT = Gauge("trackr_db_pool_max_connections",
+                   "Connections a node's pool may open (DB_POOL_SIZE + DB_MAX_OVERFLOW)",
+                   multiprocess_mode=GAUGE_MODE)  # fmt: skip
+LAG_LIMIT = Gauge("trackr_db_replica_max_lag_seconds",
+                  "REPLICA_MAX_LAG_SECONDS: a replica further behind leaves rotation",
+                  multiprocess_mode=GAUGE_MODE)  # fmt: skip
+LAG_LIMIT_BYTES = Gauge("trackr_db_replica_max_lag_bytes",
+                        "REPLICA_MAX_LAG_BYTES: a replica further behind leaves rotation",
+                        multiprocess_mode=GAUGE_MODE)  # fmt: skip
+WRITER_CHANGES = Counter(
+    "trackr_db_writer_changes_total",
+    "Writes moved to a new leader (Patroni's, seen by this process)",
+)
 ARCHIVE_LAG = Gauge("trackr_wal_archive_lag_bytes",
                     "WAL the archive's streamer has not reported written",
                     multiprocess_mode=GAUGE_MODE)  # fmt: skip
@@ -79,7 +97,14 @@ def _set(gauge: Gauge, value: float | None, **labels: str) -> None:
 
 
 class PrometheusPoolObserver:
-    """The read pool's counters and gauges (an `app.db.replicas.PoolObserver`)."""
+    """The read pool's counters and gauges (an `app.db.replicas.PoolObserver`), and the
+    connection pools' use once `watch_connections` has the engines."""
+
+    def __init__(self) -> None:
+        self._usage: Callable[[], dict[str, PoolUsage]] | None = None
+
+    def watch_connections(self, usage: Callable[[], dict[str, PoolUsage]]) -> None:
+        self._usage = usage
 
     def read_routed(self, target: str) -> None:
         READS_ROUTED.labels(target=target).inc()
@@ -96,10 +121,20 @@ class PrometheusPoolObserver:
 
     def round_checked(self, pool: ReplicaPool) -> None:
         observe_pool(pool)
+        for node, usage in (self._usage() if self._usage is not None else {}).items():
+            POOL_CONNECTIONS.labels(node=node, state="in_use").set(usage.in_use)
+            POOL_CONNECTIONS.labels(node=node, state="idle").set(usage.idle)
+
+    def writer_changed(self) -> None:
+        WRITER_CHANGES.inc()
 
 
 def observe_pool(pool: ReplicaPool) -> None:
     """Copy the monitor's latest observations into the gauges (after every check round)."""
+    settings = pool.settings
+    POOL_LIMIT.set(settings.db_pool_size + settings.db_max_overflow)
+    LAG_LIMIT.set(settings.replica_max_lag_seconds)
+    LAG_LIMIT_BYTES.set(settings.replica_max_lag_bytes)
     primary = pool.primary
     _set(NODE_UP, 1.0 if pool.primary_up else 0.0, node="primary", role="primary")
     _set(CHECK_LATENCY, primary.latency_ms and primary.latency_ms / 1000, node="primary")

@@ -4,17 +4,19 @@ from __future__ import annotations
 
 import random
 import time
+from typing import Any
 
-import structlog
 from starlette.datastructures import MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from app.db.routing import ReadSession
 from app.dependencies import CONSISTENCY_HEADER, SERVED_BY_HEADER, served_by
 from app.errors import PayloadTooLarge
+from app.logs import structlog
 from app.metrics import HTTP_LATENCY
 from app.problems import render
 
-access_log = structlog.get_logger()
+TOKEN_HEADER = CONSISTENCY_HEADER.lower().encode()
 
 
 def new_request_id() -> str:
@@ -54,10 +56,15 @@ def cache_policy(scope: Scope, status: int) -> str:
 
 class RequestContextMiddleware:
     """Request id, one access-log line per request, the routing response headers, and the
-    security ones (`X-Content-Type-Options`, `Cache-Control`)."""
+    security ones (`X-Content-Type-Options`, `Cache-Control`); with `traced`, the route and
+    who served the request on its span (app.tracing)."""
 
-    def __init__(self, app: ASGIApp) -> None:
+    def __init__(self, app: ASGIApp, traced: bool = False) -> None:
         self.app = app
+        self.traced = traced
+        # The app's own: structlog caches a logger's processors at its first use, and the
+        # processors follow this app's logging configuration (the trace ids, app.logs).
+        self.access_log = structlog.get_logger()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -85,6 +92,10 @@ class RequestContextMiddleware:
                     headers[SERVED_BY_HEADER] = node
                 if token := state.get("consistency_token"):
                     headers[CONSISTENCY_HEADER] = token
+                if self.traced:  # now: the server span ends with the response's last byte
+                    route = getattr(scope.get("route"), "path", "unmatched")
+                    token_sent = any(name == TOKEN_HEADER for name, _ in scope["headers"])
+                    annotate_request(scope["method"], route, token_sent, state)
             await send(message)
 
         with structlog.contextvars.bound_contextvars(request_id=request_id):
@@ -94,7 +105,7 @@ class RequestContextMiddleware:
                 elapsed = time.perf_counter() - started
                 route = getattr(scope.get("route"), "path", "unmatched")
                 HTTP_LATENCY.labels(scope["method"], route, str(status_code)).observe(elapsed)
-                access_log.info(
+                self.access_log.info(
                     "request",
                     logger="trackr.access",
                     method=scope["method"],
@@ -141,3 +152,24 @@ class BodySizeLimitMiddleware:
     async def _reject(self, scope: Scope, receive: Receive, send: Send) -> None:
         response = render(PayloadTooLarge(self._detail()), instance=scope["path"])
         await response(scope, receive, send)
+
+
+def annotate_request(method: str, route: str, token_sent: bool, state: dict[str, Any]) -> None:
+    """Name the request's server span by its route and say who served it: the node, whether
+    a consistency token came and sent the read to the primary, retries and moves."""
+    from opentelemetry import trace  # only imported when tracing is on
+
+    span = trace.get_current_span()
+    if not span.is_recording():
+        return
+    span.update_name(f"{method} {route}")
+    span.set_attribute("http.route", route)
+    node = served_by(state)
+    if node is not None:
+        span.set_attribute("trackr.served_by", node)
+    span.set_attribute("trackr.consistency_token", token_sent)
+    session: ReadSession | None = state.get("read_session")
+    if session is not None:
+        span.set_attribute("trackr.token_forced_primary", token_sent and node == "primary")
+        span.set_attribute("trackr.read_retried", session.retried)
+        span.set_attribute("trackr.read_moved", session.moved)

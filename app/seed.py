@@ -160,7 +160,7 @@ async def seed(engine: AsyncEngine, *, history_points: int = 6, random_seed: int
         async with driver.transaction():
             if await driver.fetchval("SELECT count(*) FROM products"):
                 return 0
-            session = WriteSession(driver)
+            session = WriteSession.on(driver)
             now = datetime.now(UTC)
             created = 0
             for data in demo_products(rng):

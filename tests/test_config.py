@@ -6,7 +6,7 @@ import pytest
 from pydantic import ValidationError
 
 from app.config import ServeSettings, Settings
-from app.db.urls import ReplicaUrl, parse_replica_urls
+from app.db.urls import ReplicaUrl, parse_replica_urls, to_conninfo
 
 PRIMARY = "postgresql://trackr:pw@db.internal:5432/trackr"
 
@@ -75,3 +75,30 @@ def test_names_derive_from_the_first_host_without_credentials() -> None:
     assert first_host("postgresql://u:secret@db1:6000,db2:6001/t") == "db1:6000"
     assert first_host("postgres://u@db3/t") == "db3:5432"
     assert normalize_dsn("postgresql+asyncpg://u@h/t") == "postgresql://u@h/t"
+
+
+@pytest.mark.parametrize(
+    ("url", "conninfo"),
+    [
+        ("postgresql://replicator:p%40ss@127.0.0.1:5432/",
+         "host=127.0.0.1 port=5432 user=replicator password=p@ss"),
+        ("postgresql+asyncpg://postgres@/trackr?host=/tmp/a b/run&port=6543",
+         "user=postgres dbname=trackr host='/tmp/a b/run' port=6543"),
+        ("postgresql://u:it's@h1:1,h2:2/db?target_session_attrs=read-write",
+         "host=h1,h2 port=1,2 user=u password='it\\'s' dbname=db target_session_attrs=read-write"),
+        ("postgres://u@[::1]:5/db", "host=::1 port=5 user=u dbname=db"),
+    ],
+)  # fmt: skip
+def test_a_url_becomes_the_conninfo_barman_takes(url: str, conninfo: str) -> None:
+    assert to_conninfo(url) == conninfo
+
+
+def test_barman_home_needs_the_connections_it_backs_up(monkeypatch: pytest.MonkeyPatch) -> None:
+    from app.backup.settings import BackupSettings
+
+    monkeypatch.setenv("BACKUP_BARMAN_HOME", "/backups/barman")
+    with pytest.raises(ValidationError, match="BACKUP_STREAMING_URL"):
+        BackupSettings()
+    monkeypatch.setenv("BACKUP_DATABASE_URL", "postgresql://postgres:pw@db/trackr")
+    monkeypatch.setenv("BACKUP_STREAMING_URL", "postgresql://replicator:pw@db/")
+    assert BackupSettings().barman_home is not None

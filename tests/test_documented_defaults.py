@@ -1,6 +1,7 @@
 """README's configuration table and `.env.example` state the code's defaults, all of them.
 
-Every setting (`Settings` for the app, `ServeSettings` for `trackr serve`) must have a row
+Every setting (`Settings` for the app, `ServeSettings` for `trackr serve`, `BackupSettings`
+for `trackr backup`) must have a row
 and a line; every documented default must equal the code's; a documented variable that is
 no setting must be one we know is read elsewhere.
 """
@@ -13,19 +14,27 @@ from typing import Any
 
 from pydantic_settings import BaseSettings
 
+from app.backup.settings import BackupSettings
 from app.config import ServeSettings, Settings
 
 ROOT = Path(__file__).resolve().parent.parent
 # Read by libraries, not by our settings.
-NOT_SETTINGS = {"PROMETHEUS_MULTIPROC_DIR": "prometheus-client's multiprocess directory"}
+NOT_SETTINGS = {
+    "PROMETHEUS_MULTIPROC_DIR": "prometheus-client's multiprocess directory",
+    # OpenTelemetry's own variables, read by app.tracing and the SDK.
+    "OTEL_EXPORTER_OTLP_ENDPOINT": "OpenTelemetry",
+    "OTEL_TRACES_EXPORTER": "OpenTelemetry",
+    "OTEL_SERVICE_NAME": "OpenTelemetry",
+    "OTEL_TRACES_SAMPLER_ARG": "OpenTelemetry",
+}
 NO_DEFAULT = "\N{EN DASH}"
 ROW = re.compile(r"^\| (`[A-Z0-9_]+`(?:, `[A-Z0-9_]+`)*) \| ([^|]+) \|")
 
 
 def _defaults() -> dict[str, Any]:
-    models: tuple[type[BaseSettings], ...] = (Settings, ServeSettings)
+    models: tuple[type[BaseSettings], ...] = (Settings, ServeSettings, BackupSettings)
     return {
-        name.upper(): field.default
+        (str(model.model_config.get("env_prefix", "")) + name).upper(): field.default
         for model in models
         for name, field in model.model_fields.items()
     }

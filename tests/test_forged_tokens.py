@@ -4,6 +4,7 @@ another API node, is always honoured."""
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 
 import pytest
@@ -14,7 +15,7 @@ from app.db.lsn import format_lsn, parse_lsn
 from app.localcluster import Cluster
 from app.main import create_app
 from tests.conftest import make_settings
-from tests.support import bearer
+from tests.support import bearer, wait_replicated
 from tests.test_api_errors import assert_problem
 from tests.test_routing import MAC
 
@@ -60,6 +61,8 @@ def test_while_the_primary_is_down_a_forged_token_is_refused_and_a_real_one_serv
 ) -> None:
     created = client.post("/api/products", json=MAC, headers=bearer(settings, "products:write"))
     real = created.headers[TOKEN]
+    # Replication is asynchronous: a write the replica never received could not be served.
+    wait_replicated(clean_db)
     primary = clean_db.primary()
     primary.stop("immediate")
     try:
@@ -91,11 +94,15 @@ def test_a_token_this_node_issued_is_believed_without_asking_a_hung_primary(
         created = node.post("/api/products", json=MAC, headers=auth)
         token = created.headers[TOKEN]
         (replica,) = clean_db.replicas()
-        for _ in range(200):  # bounded: the replica replays a fresh write in milliseconds
-            query = f"SELECT pg_last_wal_replay_lsn() >= '{token}'::pg_lsn"
-            if replica.sql(query) == "t":
-                break
         primary = clean_db.primary()
+        # The token is the insert position, which may include other sessions' WAL not yet
+        # flushed (so not yet sent): a commit with a transaction id flushes all of it.
+        primary.sql("SELECT txid_current()")
+        query = f"SELECT pg_last_wal_replay_lsn() >= '{token}'::pg_lsn"
+        deadline = time.monotonic() + 20
+        while replica.sql(query) != "t":  # bounded: a fresh write replays in milliseconds
+            assert time.monotonic() < deadline, "the replica never replayed the write"
+            time.sleep(0.05)
         primary.freeze()
         try:
             read = node.get(f"/api/products/{created.json()['id']}", headers={TOKEN: token})

@@ -15,8 +15,7 @@ from app.auth import Principal, require_scope
 from app.db.database import Database
 from app.db.lsn import format_lsn
 from app.db.replicas import ReplicaPool
-from app.db.session import WriteSession
-from app.dependencies import WriteSessionDep, get_database
+from app.dependencies import get_database, request_write
 from app.errors import NotFound
 from app.problems import problem_responses
 from app.responses import json_response
@@ -75,26 +74,28 @@ async def get_routing(_: AdminDep, database: DatabaseDep) -> Response:
     responses=problem_responses(400, 401, 403, 413, 422, 503),
 )
 async def set_balancing(
-    principal: AdminDep, change: BalancingChange, session: WriteSessionDep, database: DatabaseDep
+    principal: AdminDep, change: BalancingChange, request: Request, database: DatabaseDep
 ) -> Response:
     """Change READ_BALANCING at run time (`primary` during an incident); null resets it."""
-    _, drained = await repository.load_for_update(session)
-    await repository.save(session, change.read_balancing, drained, _who(principal))
-    database.pool.apply_overrides(change.read_balancing, drained)
+    async with request_write(request, database) as session:
+        _, drained = await repository.load_for_update(session)
+        await repository.save(session, change.read_balancing, drained, _who(principal))
+    database.pool.apply_overrides(change.read_balancing, drained)  # once committed
     log.warning("admin %s set read_balancing=%s", _who(principal), change.read_balancing)
     return json_response(routing_state(database.pool))
 
 
 async def _set_drained(
-    request: Request, name: str, drain: bool, principal: Principal, session: WriteSession
+    request: Request, name: str, drain: bool, principal: Principal, database: Database
 ) -> Response:
-    pool: ReplicaPool = request.app.state.database.pool
+    pool = database.pool
     if name not in pool.replicas:
         raise NotFound(f"no replica named {name!r}; known: {', '.join(pool.replicas) or 'none'}")
-    mode, drained = await repository.load_for_update(session)
-    drained = sorted(set(drained) | {name}) if drain else [n for n in drained if n != name]
-    await repository.save(session, mode, drained, _who(principal))
-    pool.apply_overrides(mode, drained)
+    async with request_write(request, database) as session:
+        mode, drained = await repository.load_for_update(session)
+        drained = sorted(set(drained) | {name}) if drain else [n for n in drained if n != name]
+        await repository.save(session, mode, drained, _who(principal))
+    pool.apply_overrides(mode, drained)  # once committed: the monitor may read the row before
     log.warning(
         "admin %s %s replica %s", _who(principal), "drained" if drain else "undrained", name
     )
@@ -107,15 +108,15 @@ DRAIN_PROBLEMS = problem_responses(401, 403, 404, 422, 503)
 
 @router.post("/replicas/{name}/drain", response_model=RoutingState, responses=DRAIN_PROBLEMS)
 async def drain(
-    principal: AdminDep, name: ReplicaName, request: Request, session: WriteSessionDep
+    principal: AdminDep, name: ReplicaName, request: Request, database: DatabaseDep
 ) -> Response:
     """Take a replica out of read rotation (health checks continue)."""
-    return await _set_drained(request, name, True, principal, session)
+    return await _set_drained(request, name, True, principal, database)
 
 
 @router.post("/replicas/{name}/undrain", response_model=RoutingState, responses=DRAIN_PROBLEMS)
 async def undrain(
-    principal: AdminDep, name: ReplicaName, request: Request, session: WriteSessionDep
+    principal: AdminDep, name: ReplicaName, request: Request, database: DatabaseDep
 ) -> Response:
     """Put a drained replica back (it still has to be healthy to serve)."""
-    return await _set_drained(request, name, False, principal, session)
+    return await _set_drained(request, name, False, principal, database)

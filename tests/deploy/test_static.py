@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import json
 import re
+import shlex
 import shutil
 import subprocess
+import sys
 import tomllib
 from pathlib import Path
 from typing import Any
@@ -104,7 +106,7 @@ def test_compose_secrets_have_no_working_defaults() -> None:
         assert any(u.startswith(":?") for u in uses), f"{secret} must be required (${{X:?…}})"
         assert not any(u.startswith((":-", "-")) for u in uses), f"{secret} has a default"
     example = (ROOT / ".env.example").read_text()
-    for variable in set(re.findall(r"\$\{([A-Z_]+)", text)):
+    for variable in set(re.findall(r"\$\{([A-Z0-9_]+)", text)):
         assert re.search(rf"^{variable}=", example, re.M), f"{variable} missing in .env.example"
     for secret in SECRETS:
         value = re.search(rf"^{secret}=(.*)$", example, re.M)
@@ -136,6 +138,11 @@ def test_dockerfile() -> None:
     json.loads(health.group(1))
     assert "STOPSIGNAL SIGTERM" in runtime
     assert "alembic upgrade" not in runtime, "migrations are a separate step"
+    # barman as a tool in its own virtualenv, from the hashed pins `make backup-deps` uses.
+    assert "COPY deploy/backup/barman-requirements.txt" in runtime
+    assert "--require-hashes" in runtime
+    assert "TRACKR_BARMAN=/opt/barman/bin/barman" in runtime
+    assert "install -d -o trackr -g trackr /backups" in runtime  # a named volume inherits it
 
 
 def test_dockerignore_keeps_the_image_small() -> None:
@@ -145,6 +152,7 @@ def test_dockerignore_keeps_the_image_small() -> None:
     assert allowed == {
         "pyproject.toml", "uv.lock", "README.md", "alembic.ini", "alembic", "app",
         "deploy/sites", "deploy/patroni/post-bootstrap.sh",  # the `site` variant's
+        "deploy/backup/barman-requirements.txt",  # barman, for the physical backups
     }  # fmt: skip
 
 
@@ -300,3 +308,133 @@ def test_patroni_image_and_settings_match_the_tested_local_cluster() -> None:
     assert hook == "/usr/local/bin/post-bootstrap.sh"
     assert f"COPY post-bootstrap.sh {hook}" in dockerfile
     assert (DEPLOY / "patroni" / "post-bootstrap.sh").stat().st_mode & 0o111
+
+
+def _parses(command_line: str) -> None:
+    """A scheduled `trackr …` command line that trackr's own CLI accepts (parsed, not run)."""
+    import shlex
+
+    import typer
+
+    from app.cli import app as cli
+
+    words = shlex.split(command_line)
+    assert words[0] == "trackr", command_line
+    command: Any = typer.main.get_command(cli)
+    for index, word in enumerate(words[1:], start=1):
+        context = command.make_context(word, [], resilient_parsing=True)
+        sub = getattr(command, "get_command", lambda *_: None)(context, word)
+        if sub is None:
+            command.make_context(words[index - 1], words[index:])  # raises on a bad option
+            return
+        command = sub
+    command.make_context(words[-1], [])
+
+
+def _backup_jobs(commands: list[str]) -> None:
+    """A nightly create and a weekly verify, each with retries; every one parses."""
+    assert any(c.startswith("trackr backup create") for c in commands), commands
+    assert any(c.startswith("trackr backup verify") for c in commands), commands
+    for command in commands:
+        assert "--retries" in command, command
+        _parses(command)
+
+
+def test_render_runs_the_backup_jobs_as_cron_jobs() -> None:
+    blueprint = yaml.safe_load((DEPLOY / "render.yaml").read_text())
+    crons = [s for s in blueprint["services"] if s["type"] == "cron"]
+    _backup_jobs([c["dockerCommand"] for c in crons])
+    groups = {g["name"]: g for g in blueprint["envVarGroups"]}
+    for cron in crons:
+        assert cron["runtime"] == "docker"
+        assert len(cron["schedule"].split()) == 5
+        env = {e.get("key") or e["fromGroup"]: e for e in cron["envVars"]}
+        assert env["DATABASE_URL"]["fromDatabase"]["name"] == blueprint["databases"][0]["name"]
+        (group,) = [groups[name] for name in env if name in groups]
+        keys = {e["key"]: e for e in group["envVars"]}
+        assert keys["BACKUP_METHOD"]["value"] == "dump"  # managed PostgreSQL: no WAL archiving
+        for secret in ("BACKUP_REPOSITORY", "AWS_SECRET_ACCESS_KEY", "BACKUP_VERIFY_URL"):
+            assert keys[secret].get("sync") is False, secret
+
+
+def test_railway_runs_the_backup_jobs_as_cron_services() -> None:
+    configs = [
+        json.loads((DEPLOY / f"railway-backup{s}.json").read_text()) for s in ("", "-verify")
+    ]
+    for config in configs:
+        assert config["build"]["builder"] == "DOCKERFILE"
+        assert len(config["deploy"]["cronSchedule"].split()) == 5
+        assert config["deploy"]["restartPolicyType"] == "NEVER"  # a failed run is reported
+    _backup_jobs([c["deploy"]["startCommand"] for c in configs])
+
+
+def test_fly_creates_the_backup_jobs_as_scheduled_machines() -> None:
+    script = (DEPLOY / "fly-backup-schedules.sh").read_text()
+    commands = re.findall(r"^  -- (trackr .+)$", script, re.M)
+    assert re.findall(r"--schedule (\w+)", script) == ["daily", "weekly"]
+    _backup_jobs(commands)
+    subprocess.run(
+        [str(Path(sys.executable).parent / "shellcheck"), str(DEPLOY / "fly-backup-schedules.sh")],
+        check=True,
+    )
+
+
+def test_compose_schedules_the_backup_jobs_in_a_profile() -> None:
+    services = compose()["services"]
+    backup, scheduler = services["backup"], services["backup-scheduler"]
+    assert backup["profiles"] == scheduler["profiles"] == ["backup"]
+    labels = backup["labels"]
+    jobs = {k.split(".")[2] for k in labels if k.startswith("ofelia.job-exec.")}
+    assert jobs == {"backup", "backup-verify"}
+    for job in jobs:
+        assert len(labels[f"ofelia.job-exec.{job}.schedule"].split()) == 6  # seconds first
+        assert labels[f"ofelia.job-exec.{job}.no-overlap"] == "true"
+    _backup_jobs([labels[f"ofelia.job-exec.{job}.command"] for job in sorted(jobs)])
+    assert "/var/run/docker.sock:/var/run/docker.sock:ro" in scheduler["volumes"]
+    archive = services["archive"]
+    assert archive["profiles"] == ["backup"]
+    _parses(shlex.join(archive["command"]))
+    base_backup = archive["labels"]["ofelia.job-exec.base-backup.command"]
+    assert base_backup.startswith("trackr backup create")
+    _parses(base_backup)
+    env = archive["environment"]
+    assert env["BACKUP_BARMAN_HOME"].startswith("/backups/")
+    assert "backups:/backups" in archive["volumes"]
+    assert env["BACKUP_STREAMING_URL"].startswith("postgresql://replicator:")
+    primary = services["postgres-primary"]["environment"]
+    assert backup["environment"]["BACKUP_VERIFY_URL"].endswith("/" + primary["BACKUP_VERIFY_DB"])
+
+
+def test_compose_observability_profile_mounts_what_the_repository_holds() -> None:
+    services = compose()["services"]
+    profile = {"monitor", "prometheus", "alertmanager", "grafana"}
+    for name in profile:
+        assert services[name]["profiles"] == ["observability"], name
+        assert "healthcheck" in services[name], name
+    mounted = {
+        volume.split(":")[0][2:]
+        for name in profile
+        for volume in services[name].get("volumes", [])
+        if volume.startswith("./")
+    }
+    assert mounted == {
+        "deploy/observability/prometheus/prometheus.yml",
+        "deploy/observability/prometheus/recording.yml",
+        "deploy/observability/prometheus/alerts.yml",
+        "deploy/observability/alertmanager/alertmanager.yml",
+        "deploy/observability/grafana/provisioning",
+        "deploy/observability/grafana/dashboards",
+    }
+    for path in mounted:
+        assert (ROOT / path).exists(), path
+    # Prometheus and Grafana answer without a password of their own: never on every address.
+    for name in ("prometheus", "grafana"):
+        assert all(p.startswith("127.0.0.1:") for p in services[name]["ports"]), name
+    monitor = services["monitor"]["command"]
+    assert monitor[:2] == ["trackr", "monitor"]
+    config = yaml.safe_load((ROOT / "deploy/observability/prometheus/prometheus.yml").read_text())
+    targets = {
+        job["job_name"]: job["static_configs"][0]["targets"] for job in config["scrape_configs"]
+    }
+    assert targets == {"trackr": ["api-a:8000", "api-b:8000"], "trackr-monitor": ["monitor:8090"]}
+    assert {"api-a", "api-b"} <= set(services)
