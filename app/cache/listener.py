@@ -5,14 +5,19 @@ cut — the memory tier is emptied and not used, since changes could go unheard;
 channel is back (to whichever node is the writer now) it is emptied again and used.
 
 After each notification the primary's WAL position is read on the same connection, which
-settles the cache's floors (app/cache/floors.py); that read, or a plain one each second when
-nothing changed, also tells a silent connection from a live one."""
+settles the cache's floors (app/cache/floors.py). That read, or the same one every half TTL
+(at most a second) when nothing changed, also tells a silent connection from a live one, and
+its answer vouches for the entries the cache holds: PostgreSQL sends a listener the
+notifications of every transaction committed before a query of its before that query's
+answer, so when the answer comes back, whatever changed before the query was sent has been
+heard and dropped (ReadCache.confirm)."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
 import logging
+import time
 from typing import Any
 
 import asyncpg
@@ -26,7 +31,7 @@ from app.db.sockets import bounded_connection
 log = logging.getLogger("trackr.cache")
 
 CHANNEL = "trackr_products"
-CHECK_SECONDS = 1.0  # a silent connection is found within a check and its timeout
+CHECK_SECONDS = 1.0  # at most: a silent connection is found within a check and its timeout
 WAL_WRITTEN = "SELECT pg_current_wal_lsn()::text"  # past every commit already notified
 
 
@@ -35,6 +40,8 @@ class InvalidationListener:
         self.cache = cache
         self.pool = pool
         self.timeout = pool.settings.replica_check_timeout_seconds
+        # Twice per TTL, so that an entry older than the TTL stays vouched for between checks.
+        self.check_seconds = min(CHECK_SECONDS, cache.ttl / 2)
         self.connected = False
         self._conn: asyncpg.Connection | None = None
         self._task: asyncio.Task[None] | None = None
@@ -55,7 +62,7 @@ class InvalidationListener:
     async def _watch(self) -> None:
         while True:
             with contextlib.suppress(TimeoutError):
-                async with asyncio.timeout(CHECK_SECONDS):
+                async with asyncio.timeout(self.check_seconds):
                     await self._heard_some.wait()
             self._heard_some.clear()
             try:
@@ -71,12 +78,15 @@ class InvalidationListener:
 
     async def _settle(self, conn: asyncpg.Connection) -> None:
         taken = self.cache.floors.take()
+        asked_at = time.monotonic()
         try:
             position = parse_lsn(await conn.fetchval(WAL_WRITTEN, timeout=self.timeout))
         except BaseException:
             self.cache.floors.give_back(taken)
             raise
+        # asyncpg schedules the notifications that came before this answer ahead of it.
         self.cache.floors.settle(taken, position)
+        self.cache.confirm(asked_at)
 
     async def _connect(self) -> None:
         settings = self.pool.settings

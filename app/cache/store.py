@@ -1,10 +1,13 @@
 """Two tiers: this process's memory, then Redis (optional, shared by the API nodes).
 
-An entry is served while it is younger than CACHE_TTL_SECONDS and, to a read carrying a
-consistency token, only when its stamp is at or past the token. The memory tier is dropped by
-the invalidations (`invalidate`, from the primary's NOTIFY) and not used at all while they
-cannot be heard; an answer a replica gave is kept only once it shows every change heard of
-(`floors`). Redis is a helper behind `RedisGuard`, never a reason to fail a read.
+An entry is served while it is at most CACHE_TTL_SECONDS stale and, to a read carrying a
+consistency token, only when its stamp is at or past the token. Its age bounds its staleness;
+so does, for an entry this process read itself, the last time the invalidation channel vouched
+for it (`confirm`): every change committed before then was heard, and would have dropped it.
+The memory tier is dropped by the invalidations (`invalidate`, from the primary's NOTIFY) and
+not used at all while they cannot be heard; an answer a replica gave is kept only once it
+shows every change heard of (`floors`). Redis is a helper behind `RedisGuard`, never a reason
+to fail a read.
 """
 
 from __future__ import annotations
@@ -13,9 +16,10 @@ import asyncio
 import contextlib
 import time
 from collections.abc import Coroutine
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal
 
-from cachetools import TTLCache
+from cachetools import LRUCache
 from prometheus_client import Counter
 
 from app.cache.entry import Entry
@@ -29,6 +33,7 @@ if TYPE_CHECKING:
 
 REDIS_PREFIX = "trackr:cache:"
 Tier = Literal["memory", "redis"]
+NEVER = float("-inf")
 LOOKUPS = Counter(
     "trackr_cache_lookups_total",
     "Read cache lookups by tier and result (hit, miss, behind: older than the request's token)",
@@ -36,12 +41,24 @@ LOOKUPS = Counter(
 )
 
 
+@dataclass(frozen=True, slots=True)
+class Held:
+    """An entry in memory. `watched`: this process read it and has heard every change to it
+    since (the epoch let it in; a change drops it), so the channel's word keeps it fresh."""
+
+    entry: Entry
+    watched: bool
+
+
 class ReadCache:
     def __init__(self, settings: Settings) -> None:
         self.ttl = settings.cache_ttl_seconds
-        self._items: TTLCache[str, Entry] = TTLCache(settings.cache_max_entries, self.ttl)
-        self._views: TTLCache[str, Entry] = TTLCache(settings.cache_max_entries, self.ttl)
+        self._items: LRUCache[str, Held] = LRUCache(settings.cache_max_entries)
+        self._views: LRUCache[str, Held] = LRUCache(settings.cache_max_entries)
         self.epoch = 0  # +1 per invalidation: a read that raced one does not store
+        # When the last question that the channel answered was sent (time.monotonic()):
+        # every change committed before it had been heard by the time the answer came.
+        self.confirmed_at = NEVER
         self.floors = Floors(settings.cache_max_entries)
         self.memory_usable = True
         self.hits = {"memory": 0, "redis": 0}
@@ -66,34 +83,45 @@ class ReadCache:
     def entries(self) -> int:
         return len(self._items) + len(self._views)
 
-    def _tier(self, key: Key) -> TTLCache[str, Entry]:
+    def _tier(self, key: Key) -> LRUCache[str, Held]:
         return self._items if key.kind == "item" else self._views
 
-    def _usable(self, entry: Entry, min_stamp: int | None) -> bool:
-        return time.time() - entry.stored_at <= self.ttl and (
-            min_stamp is None or entry.stamp >= min_stamp
+    def confirm(self, asked_at: float) -> None:
+        """The channel answered a question sent at `asked_at` (time.monotonic())."""
+        self.confirmed_at = max(self.confirmed_at, asked_at)
+
+    def _fresh(self, entry: Entry, watched: bool) -> bool:
+        return time.time() - entry.stored_at <= self.ttl or (
+            watched and time.monotonic() - self.confirmed_at <= self.ttl
         )
+
+    @staticmethod
+    def _new_enough(entry: Entry, min_stamp: int | None) -> bool:
+        return min_stamp is None or entry.stamp >= min_stamp
 
     def _shows_what_was_heard(self, key: Key, entry: Entry) -> bool:
         return not entry.replica or entry.stamp >= self.floors.of(key)
 
     async def get(self, key: Key, min_stamp: int | None) -> tuple[Entry, Tier] | None:
         if self.memory_usable:
-            entry = self._tier(key).get(key.text)
-            if entry is not None and self._usable(entry, min_stamp):
-                return self._hit(entry, "memory")
-            LOOKUPS.labels("memory", "miss" if entry is None else "behind").inc()
+            held = self._tier(key).get(key.text)
+            if held is None or not self._fresh(held.entry, held.watched):
+                LOOKUPS.labels("memory", "miss").inc()
+            elif self._new_enough(held.entry, min_stamp):
+                return self._hit(held.entry, "memory")
+            else:
+                LOOKUPS.labels("memory", "behind").inc()
         if self._redis is not None:
             entry = await self._from_redis(self._redis, key)
-            if (
-                entry is not None
-                and self._usable(entry, min_stamp)
-                and self._shows_what_was_heard(key, entry)
-            ):
+            if entry is None or not self._fresh(entry, watched=False):
+                LOOKUPS.labels("redis", "miss").inc()
+            elif self._new_enough(entry, min_stamp) and self._shows_what_was_heard(key, entry):
                 if self.memory_usable:
-                    self._tier(key)[key.text] = entry
+                    # Changes made between its read (on some node) and now went unheard here.
+                    self._tier(key)[key.text] = Held(entry, watched=False)
                 return self._hit(entry, "redis")
-            LOOKUPS.labels("redis", "miss" if entry is None else "behind").inc()
+            else:
+                LOOKUPS.labels("redis", "behind").inc()
         self.misses += 1
         return None
 
@@ -115,7 +143,7 @@ class ReadCache:
         if epoch != self.epoch or not self._shows_what_was_heard(key, entry):
             return
         if self.memory_usable:
-            self._tier(key)[key.text] = entry
+            self._tier(key)[key.text] = Held(entry, watched=key.notified)
         if self._redis is not None and self.guard.up:
             self._background(self._to_redis(self._redis, key, entry))
 
@@ -156,6 +184,7 @@ class ReadCache:
         """Invalidations cannot be heard: what memory holds may be stale, and so would be
         anything stored from now on."""
         self.memory_usable = False
+        self.confirmed_at = NEVER
         # No floors: nothing could settle them while deaf, and Redis's entries stay usable.
         self._drop(None)
 
