@@ -4,19 +4,21 @@ from __future__ import annotations
 
 import random
 import time
+from collections.abc import Iterable
 from typing import Any
 
-from starlette.datastructures import MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from app.db.routing import ReadSession
 from app.dependencies import CONSISTENCY_HEADER, SERVED_BY_HEADER, served_by
 from app.errors import PayloadTooLarge
-from app.logs import structlog
-from app.metrics import HTTP_LATENCY
+from app.logs import REQUEST_ID, structlog
+from app.metrics import http_latency
 from app.problems import render
 
 TOKEN_HEADER = CONSISTENCY_HEADER.lower().encode()
+CONSISTENCY_NAME = TOKEN_HEADER
+SERVED_BY_NAME = SERVED_BY_HEADER.lower().encode()
 
 
 def new_request_id() -> str:
@@ -37,6 +39,18 @@ DOCS_CSP = (
     "default-src 'self'; script-src 'self' 'unsafe-inline'; style-src 'self' 'unsafe-inline'; "
     "img-src 'self' data:; worker-src 'self' blob:; frame-ancestors 'none'"
 )
+
+
+API_CSP_BYTES, DOCS_CSP_BYTES = API_CSP.encode(), DOCS_CSP.encode()
+
+
+def replaced(
+    inner: Iterable[tuple[bytes, bytes]], ours: list[tuple[bytes, bytes]]
+) -> list[tuple[bytes, bytes]]:
+    """The inner app's headers with ours set (replacing any of the same names): a list built
+    once, where starlette's MutableHeaders scans the list again for every header set."""
+    names = {name for name, _ in ours}
+    return [(name, value) for name, value in inner if name.lower() not in names] + ours
 
 
 def route_path(scope: Scope) -> str:
@@ -80,40 +94,43 @@ class RequestContextMiddleware:
             nonlocal status_code
             if message["type"] == "http.response.start":
                 status_code = message["status"]
-                headers = MutableHeaders(scope=message)
-                headers["X-Request-ID"] = request_id
-                headers["X-Content-Type-Options"] = "nosniff"
-                headers["Content-Security-Policy"] = (
-                    DOCS_CSP if scope["path"] in DOCS_PAGES else API_CSP
-                )
-                if "cache-control" not in headers:
-                    headers["Cache-Control"] = cache_policy(scope, status_code)
+                inner = message.get("headers", ())
+                ours = [
+                    (b"x-request-id", request_id.encode("latin-1")),
+                    (b"x-content-type-options", b"nosniff"),
+                    (b"content-security-policy",
+                     DOCS_CSP_BYTES if scope["path"] in DOCS_PAGES else API_CSP_BYTES),
+                ]  # fmt: skip
+                if not any(name.lower() == b"cache-control" for name, _ in inner):
+                    ours.append((b"cache-control", cache_policy(scope, status_code).encode()))
                 if node := served_by(state):
-                    headers[SERVED_BY_HEADER] = node
+                    ours.append((SERVED_BY_NAME, node.encode("latin-1")))
                 if token := state.get("consistency_token"):
-                    headers[CONSISTENCY_HEADER] = token
+                    ours.append((CONSISTENCY_NAME, token.encode("latin-1")))
+                message["headers"] = replaced(inner, ours)
                 if self.traced:  # now: the server span ends with the response's last byte
                     route = getattr(scope.get("route"), "path", "unmatched")
                     token_sent = any(name == TOKEN_HEADER for name, _ in scope["headers"])
                     annotate_request(scope["method"], route, token_sent, state)
             await send(message)
 
-        with structlog.contextvars.bound_contextvars(request_id=request_id):
-            try:
-                await self.app(scope, receive, send_with_headers)
-            finally:
-                elapsed = time.perf_counter() - started
-                route = getattr(scope.get("route"), "path", "unmatched")
-                HTTP_LATENCY.labels(scope["method"], route, str(status_code)).observe(elapsed)
-                self.access_log.info(
-                    "request",
-                    logger="trackr.access",
-                    method=scope["method"],
-                    path=scope["path"],
-                    status=status_code,
-                    duration_ms=round(elapsed * 1000, 2),
-                    served_by=served_by(state),
-                )
+        bound = REQUEST_ID.set(request_id)
+        try:
+            await self.app(scope, receive, send_with_headers)
+        finally:
+            elapsed = time.perf_counter() - started
+            route = getattr(scope.get("route"), "path", "unmatched")
+            http_latency(scope["method"], route, status_code).observe(elapsed)
+            self.access_log.info(
+                "request",
+                logger="trackr.access",
+                method=scope["method"],
+                path=scope["path"],
+                status=status_code,
+                duration_ms=round(elapsed * 1000, 2),
+                served_by=served_by(state),
+            )
+            REQUEST_ID.reset(bound)
 
 
 class BodySizeLimitMiddleware:

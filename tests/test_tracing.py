@@ -242,7 +242,8 @@ def test_trackr_serve_exports_its_spans_over_otlp_http(clean_db: Cluster, tmp_pa
     server = ApiServer(env, tmp_path / "traced.log")
     server.start()
     try:
-        assert httpx.get(f"{server.base_url}/api/categories", timeout=5).status_code == 200
+        answered = httpx.get(f"{server.base_url}/api/categories", timeout=5)
+        assert answered.status_code == 200
         deadline = time.monotonic() + 20
         while "GET /api/categories" not in receiver.span_names():
             assert time.monotonic() < deadline, f"received {receiver.span_names()}"
@@ -256,6 +257,7 @@ def test_trackr_serve_exports_its_spans_over_otlp_http(clean_db: Cluster, tmp_pa
     lines = [json.loads(line) for line in server.log_path.read_text().splitlines() if "{" in line]
     [access] = [line for line in lines if line.get("path") == "/api/categories"]
     assert access["trace_id"] in receiver.trace_ids("GET /api/categories")
+    assert access["request_id"] == answered.headers["x-request-id"]
 
 
 def test_the_failover_clients_attempts_are_spans_the_servers_span_joins(

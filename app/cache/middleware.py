@@ -30,6 +30,8 @@ from app.responses import names_etag
 PRODUCTS = "/api/products"
 CATEGORIES = "/api/categories"
 CACHE_HEADER = "X-Cache"
+HIT_MARKERS = {tier: (CACHE_HEADER.lower().encode(), f"hit-{tier}".encode())
+               for tier in ("memory", "redis")}  # fmt: skip
 
 
 def _under_product(path: str) -> tuple[int, str] | None:
@@ -106,9 +108,12 @@ class ReadCacheMiddleware:
         self, scope: Scope, send: Send, entry: Entry, tier: str, if_none_match: str | None
     ) -> None:
         scope.setdefault("state", {})["served_by"] = entry.served_by
-        marker = (CACHE_HEADER.lower().encode(), f"hit-{tier}".encode())
-        etag = entry.etag
-        if etag is not None and names_etag(if_none_match, etag):  # as the route answers it
+        marker = HIT_MARKERS[tier]
+        if (
+            if_none_match is not None
+            and (etag := entry.etag) is not None
+            and names_etag(if_none_match, etag)  # as the route answers it
+        ):
             await send({"type": "http.response.start", "status": 304,
                         "headers": [(b"etag", etag.encode("latin-1")), marker]})  # fmt: skip
             await send({"type": "http.response.body", "body": b""})

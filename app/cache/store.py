@@ -39,6 +39,7 @@ LOOKUPS = Counter(
     "Read cache lookups by tier and result (hit, miss, behind: older than the request's token)",
     ["tier", "result"],
 )
+HITS = {tier: LOOKUPS.labels(tier, "hit") for tier in ("memory", "redis")}  # bound once
 
 
 @dataclass(frozen=True, slots=True)
@@ -127,7 +128,7 @@ class ReadCache:
 
     def _hit(self, entry: Entry, tier: Tier) -> tuple[Entry, Tier]:
         self.hits[tier] += 1
-        LOOKUPS.labels(tier, "hit").inc()
+        HITS[tier].inc()
         return entry, tier
 
     async def _from_redis(self, client: redis.Redis, key: Key) -> Entry | None:
