@@ -7,7 +7,6 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Annotated, Any
 
-import jwt
 from cachetools import TLRUCache
 from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
@@ -43,8 +42,17 @@ def _verification_key(settings: Settings) -> str:
     return settings.jwt_public_key.replace("\\n", "\n")
 
 
+def import_deferred() -> None:
+    """PyJWT, imported after startup rather than before: with `cryptography` installed (for
+    RS256 and ES256) it costs a process start ~30 ms, and no token is checked before the
+    first write (app.main imports it a second after serving begins)."""
+    import jwt  # noqa: F401
+
+
 def _verify(token: str, settings: Settings) -> tuple[Principal, float]:
     """The token's principal and expiry, or Unauthorized saying what is wrong with it."""
+    import jwt  # here, not at the top: see import_deferred
+
     try:
         claims: dict[str, Any] = jwt.decode(
             token,
@@ -111,6 +119,8 @@ def create_token(
         claims["aud"] = settings.jwt_audience
     if settings.jwt_issuer:
         claims["iss"] = settings.jwt_issuer
+    import jwt
+
     return jwt.encode(
         claims, settings.jwt_secret.get_secret_value(), algorithm=settings.jwt_algorithm
     )

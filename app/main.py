@@ -15,9 +15,10 @@ from fastapi import Depends, FastAPI
 from fastapi.telemetry import TelemetryConfig
 from fastapi_offline import FastAPIOffline
 
+from app import fastapi_probe  # noqa: F401  (first: it guards FastAPI before routes are built)
 from app.admin.repository import read_current as read_overrides
 from app.admin.router import router as admin_router
-from app.auth import VerifiedTokens
+from app.auth import VerifiedTokens, import_deferred
 from app.cache.listener import InvalidationListener
 from app.cache.middleware import ReadCacheMiddleware
 from app.cache.store import ReadCache
@@ -67,10 +68,12 @@ NO_NATIVE_TELEMETRY: TelemetryConfig = {
 
 
 def freeze_startup_heap() -> None:
-    """Move everything built at startup (modules, routes, schemas, pools) out of the
-    collector's reach. Request garbage is short-lived, but every full collection used to walk
-    the whole startup heap: `gc.freeze()` took by-id reads from 0.45x to 0.6x of the raw
-    twin (docs/performance-notes.md)."""
+    """Import what startup left for later (app.auth.import_deferred), then move everything
+    built at startup (modules, routes, schemas, pools) out of the collector's reach. Request
+    garbage is short-lived, but every full collection used to walk the whole startup heap:
+    `gc.freeze()` took by-id reads from 0.45x to 0.6x of the raw twin
+    (docs/performance-notes.md)."""
+    import_deferred()
     gc.collect()
     gc.freeze()
 
