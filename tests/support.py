@@ -14,6 +14,9 @@ from app.localcluster import Cluster
 from app.main import create_app
 
 TEST_SECRET = "test-secret-" + "x" * 40
+# A read that asks the routing, not the read cache (whose hits name the node that made the
+# entry, kept for as long as nothing changes it): for tests of which node serves reads.
+PAST_THE_CACHE = {"Cache-Control": "no-cache"}
 
 
 def token(settings: Settings, *scopes: str, ttl: int = 600) -> str:

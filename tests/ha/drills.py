@@ -22,6 +22,7 @@ from app.db.patroni import PatroniMember
 from app.localcluster.ha import HaCluster
 from tests.faults.harness import Load, Sample, Stage, mark, missing_acknowledged, serve_cluster
 from tests.faults.harness import run_load as drive
+from tests.support import PAST_THE_CACHE
 
 HaStage = Stage[HaCluster]
 FAULT_AT = 3.0  # seconds of steady load before the drill
@@ -254,10 +255,12 @@ def kill_replica(cluster: HaCluster) -> None:
 
 
 def wait_served_by(stage: HaStage, replica: str, timeout: float = 30) -> bool:
-    """Whether reads come from `replica` within `timeout` s (a rejoined node in rotation)."""
+    """Whether reads come from `replica` within `timeout` s (a rejoined node in rotation).
+    Past the read cache: a hit names the node that made the entry, which the cache keeps for
+    as long as nothing changes it."""
     deadline = time.monotonic() + timeout
     ids = stage.seeded_ids
-    with httpx.Client(base_url=stage.server.base_url, timeout=5) as client:
+    with httpx.Client(base_url=stage.server.base_url, timeout=5, headers=PAST_THE_CACHE) as client:
         n = 0
         while time.monotonic() < deadline:
             response = client.get(f"/api/products/{ids[n % len(ids)]}")

@@ -32,6 +32,7 @@ from tests.faults.harness import (
 )
 from tests.ha.drills import Promotion, slowest, watch_promotion
 from tests.monitor.backends import MonitorProcess
+from tests.support import PAST_THE_CACHE
 
 T = TypeVar("T")
 FAULT_AT = 3.0  # seconds of steady load before the drill
@@ -414,12 +415,13 @@ def monitor_one_catalogue(cluster: SitesCluster, directory: Path, timeout: float
 
 
 def served_by_own_node(cluster: SitesCluster, site: str, timeout: float = 60) -> bool:
-    """Whether `site`'s API serves plain reads from its own node within `timeout` s."""
+    """Whether `site`'s API serves plain reads from its own node within `timeout` s (past
+    the read cache, whose hits name the node that made the entry)."""
     deadline = time.monotonic() + timeout
     url = f"{cluster.api_url(site)}/api/products?limit=1"
     while time.monotonic() < deadline:
         try:
-            response = httpx.get(url, timeout=5)
+            response = httpx.get(url, timeout=5, headers=PAST_THE_CACHE)
             if response.headers.get("X-Served-By") == f"replica:{site}":
                 return True
         except httpx.HTTPError:
