@@ -5,7 +5,6 @@ in the database), `--retries` with backoff, a non-zero exit on failure."""
 
 from __future__ import annotations
 
-import os
 import time
 from collections.abc import Callable
 from datetime import datetime
@@ -14,17 +13,13 @@ from typing import TYPE_CHECKING, Annotated, Literal, TypeVar
 
 import typer
 
+from app.backup import resolve
 from app.cli_common import ClusterDir, fail
 
 if TYPE_CHECKING:
-    from app.backup.barman import Backup, Barman
-    from app.backup.cloud import CloudCopy
-    from app.backup.dump import DumpVerification, PgTool
-    from app.backup.explicit import RestoreHost
+    from app.backup.barman import Backup
+    from app.backup.dump import DumpVerification
     from app.backup.restore import Target
-    from app.backup.settings import BackupSettings
-    from app.localcluster import Cluster
-    from app.localcluster.ha import HaCluster
 
 T = TypeVar("T")
 backup_app = typer.Typer(
@@ -56,92 +51,8 @@ Source = Annotated[
 DumpId = Annotated[str | None, typer.Option("--dump", help="A dump's id (default: the newest)")]
 
 
-def _settings() -> BackupSettings:
-    from pydantic import ValidationError
-
-    from app.backup.settings import BackupSettings
-
-    try:
-        return BackupSettings()
-    except ValidationError as exc:
-        raise fail(f"BACKUP_* settings: {exc}") from exc
-
-
-def _method(method: str | None) -> str:
-    return method or _settings().method
-
-
-def _cluster(directory: Path):  # type: ignore[no-untyped-def]
-    """The plain or HA cluster in `directory` (sites keep no archive of their own yet)."""
-    from app.localcluster import Cluster
-    from app.localcluster.ha import HaCluster
-
-    for kind in (HaCluster, Cluster):
-        cluster = kind(directory)
-        if cluster.exists:
-            return cluster
-    return None
-
-
-def _local(directory: Path):  # type: ignore[no-untyped-def]
-    """(the local cluster, its barman), or (None, barman) for BACKUP_BARMAN_HOME's server."""
-    from app.backup.local import local_barman
-
-    if _settings().barman_home is not None:
-        from app.backup.explicit import explicit_barman
-
-        try:
-            return None, explicit_barman(_settings())
-        except _errors() as exc:
-            raise fail(str(exc)) from exc
-    cluster = _cluster(directory)
-    if cluster is None:
-        raise fail(
-            f"no local cluster at {directory}: run `make run` or `trackr cluster up` first "
-            "(or pass --dir; for a database trackr does not run, use --method dump)"
-        )
-    try:
-        return cluster, local_barman(cluster)
-    except _errors() as exc:
-        raise fail(str(exc)) from exc
-
-
-def _copy() -> CloudCopy:
-    """The S3 copy of the local repository (BACKUP_REPOSITORY=s3://…)."""
-    from app.backup.local import cloud_copy
-
-    try:
-        copy = cloud_copy()
-    except _errors() as exc:
-        raise fail(str(exc)) from exc
-    if copy is None:
-        raise fail("no S3 copy: set BACKUP_REPOSITORY=s3://bucket/prefix (docs/backups.md)")
-    return copy
-
-
-def _errors() -> tuple[type[Exception], ...]:
-    from app.backup.barman import BackupError
-    from app.localcluster import ClusterError
-    from app.localcluster.node import NodeCommandError
-
-    return BackupError, ClusterError, NodeCommandError
-
-
 def _size(size_bytes: int) -> str:
     return f"{size_bytes / 2**20:.1f} MiB"
-
-
-def _database_url(directory: Path) -> str:
-    """The database a dump reads: BACKUP_DATABASE_URL, DATABASE_URL, or the local cluster's
-    primary."""
-    from app.db.urls import normalize_dsn
-
-    url = _settings().database_url or os.environ.get("DATABASE_URL")
-    if url is None and (cluster := _cluster(directory)) is not None:
-        url = cluster.env()["DATABASE_URL"]
-    if url is None:
-        raise fail("which database? set BACKUP_DATABASE_URL or DATABASE_URL")
-    return normalize_dsn(url)
 
 
 def _record(
@@ -161,7 +72,7 @@ def _recorded_job(
     command non-zero."""
     try:
         return _scheduled(database_url, job, retries, retry_wait)
-    except _errors() as exc:
+    except resolve.known_errors() as exc:
         _record(database_url, kind, False, None, str(exc))
         raise fail(f"verify failed: {exc}" if kind == "verify" else str(exc)) from exc
 
@@ -184,32 +95,6 @@ def _scheduled(database_url: str, job: Callable[[], T], retries: int, retry_wait
         raise typer.Exit(EXIT_LOCKED) from exc
 
 
-def _dump_store(directory: Path):  # type: ignore[no-untyped-def]
-    """BACKUP_REPOSITORY, or beside the local cluster's barman repository."""
-    from app.backup.store import open_store
-
-    settings = _settings()
-    repository = settings.repository
-    if repository is None:
-        cluster = _cluster(directory)
-        if cluster is None:
-            raise fail("where do dumps go? set BACKUP_REPOSITORY (a directory or s3://bucket/…)")
-        from app.backup.local import repository_for
-
-        repository = str(repository_for(cluster.base).with_name(cluster.base.name + "-dumps"))
-    return open_store(repository, settings.s3_endpoint_url)
-
-
-def _pg_tool(name: str) -> PgTool:
-    from app.backup.dump import PgTool
-    from app.backup.local import pg_client_tool
-
-    try:
-        return PgTool(pg_client_tool(name), _settings().tool_timeout_seconds)
-    except FileNotFoundError as exc:
-        raise fail(str(exc)) from exc
-
-
 @backup_app.command("create")
 def backup_create(
     method: Method = None,
@@ -220,20 +105,20 @@ def backup_create(
     """Take a backup: a base backup of the local cluster (its WAL is archived continuously
     besides) or a dump; dumps past BACKUP_RETENTION_DAYS are deleted after it."""
     started = time.monotonic()
-    if _method(method) == "dump":
-        _create_dump(_database_url(directory), directory, retries, retry_wait)
+    if resolve.chosen_method(method) == "dump":
+        _create_dump(resolve.dump_source_url(directory), directory, retries, retry_wait)
         return
-    cluster, barman = _local(directory)
-    copy = _copy() if _settings().repository_is_s3 else None
+    cluster, barman = resolve.open_barman(directory)
+    copy = resolve.s3_copy() if resolve.load_settings().repository_is_s3 else None
 
     def job() -> Backup:
         # With a copy, barman's hook has uploaded the backup when this returns.
         taken: Backup = barman.backup()
         if copy is not None:
-            copy.prune(_settings().retention_days)
+            copy.prune(resolve.load_settings().retention_days)
         return taken
 
-    database_url = _physical_database_url(cluster)
+    database_url = resolve.job_database_url(cluster)
     backup = _recorded_job(database_url, "backup", job, retries, retry_wait)
     _record(database_url, "backup", True, backup.backup_id, None)
     copied = f", copied to {copy.url}" if copy is not None else ""
@@ -247,8 +132,8 @@ def _create_dump(database_url: str, directory: Path, retries: int, retry_wait: f
     from app.backup.barman import BackupError
     from app.backup.dump import prune, take_dump
 
-    store = _dump_store(directory)
-    pg_dump = _pg_tool("pg_dump")
+    store = resolve.open_dump_store(directory)
+    pg_dump = resolve.pg_tool("pg_dump")
     dump = _recorded_job(
         database_url, "backup", lambda: take_dump(database_url, store, pg_dump), retries, retry_wait
     )
@@ -258,7 +143,7 @@ def _create_dump(database_url: str, directory: Path, retries: int, retry_wait: f
         f"({store.describe()})"
     )
     try:
-        removed = prune(store, _settings().retention_days)
+        removed = prune(store, resolve.load_settings().retention_days)
     except BackupError as exc:
         raise fail(f"the dump is kept, but old ones could not be deleted: {exc}") from exc
     for old in removed:
@@ -276,8 +161,8 @@ def backup_stream(
     retention. A failed pass is reported and the next one tries again."""
     from app.backup.barman import BackupError
 
-    _, barman = _local(directory)
-    interval = _settings().stream_interval_seconds
+    _, barman = resolve.open_barman(directory)
+    interval = resolve.load_settings().stream_interval_seconds
     while True:
         started = time.monotonic()
         try:
@@ -299,23 +184,23 @@ def backup_list(
     """Every backup, newest first: id, status, when it ended, size."""
     rows: list[tuple[str, str, str, int]] = []
     try:
-        if _method(method) == "dump":
+        if resolve.chosen_method(method) == "dump":
             from app.backup.dump import list_dumps
 
             rows = [(d.dump_id, "DONE", d.started, d.size_bytes) for d in list_dumps(
-                _dump_store(directory))]  # fmt: skip
+                resolve.open_dump_store(directory))]  # fmt: skip
         else:
             backups = (
-                [b.as_backup() for b in _copy().backups()]
+                [b.as_backup() for b in resolve.s3_copy().backups()]
                 if source == "s3"
-                else _local(directory)[1].backups()
+                else resolve.open_barman(directory)[1].backups()
             )
             rows = [
                 (b.backup_id, b.status,
                  b.end_time.isoformat(timespec="seconds") if b.end_time else "-", b.size_bytes)
                 for b in backups
             ]  # fmt: skip
-    except _errors() as exc:
+    except resolve.known_errors() as exc:
         raise fail(str(exc)) from exc
     if not rows:
         typer.echo("no backups yet: `trackr backup create` takes one")
@@ -374,7 +259,7 @@ def backup_restore(
     """Restore into a new data directory and start it there (barman, from the local
     repository or its S3 copy), or into an empty database (dump); what runs is never
     touched."""
-    if _method(method) == "dump":
+    if resolve.chosen_method(method) == "dump":
         _restore_dump(target_url, dump_id, directory)
         return
     from app.backup.restore import Target, restore, restore_from_copy
@@ -393,15 +278,20 @@ def backup_restore(
     started = time.monotonic()
     try:
         if source == "s3":
-            host = _cluster(directory) or _restore_host(target_dir)
+            host = resolve.find_cluster(directory) or resolve.restore_host(target_dir)
             node = restore_from_copy(
-                _copy(), _surviving_barman(directory), host, target, target_dir, port
+                resolve.s3_copy(),
+                resolve.surviving_barman(directory),
+                host,
+                target,
+                target_dir,
+                port,
             )
         else:
-            cluster, barman = _local(directory)
-            host = cluster or _restore_host(target_dir)
+            cluster, barman = resolve.open_barman(directory)
+            host = cluster or resolve.restore_host(target_dir)
             node = restore(barman, host, target, target_dir, port)
-    except _errors() as exc:
+    except resolve.known_errors() as exc:
         raise fail(str(exc)) from exc
     typer.echo(
         f"restored to {target.describe()} in {time.monotonic() - started:.1f} s: "
@@ -414,7 +304,7 @@ def _restore_in_place(directory: Path, target: Target, yes: bool) -> None:
     from app.backup.restore import restore_in_place
     from app.localcluster import Cluster
 
-    cluster, barman = _local(directory)
+    cluster, barman = resolve.open_barman(directory)
     if not isinstance(cluster, Cluster):
         raise fail(
             "--in-place works on a plain cluster trackr runs; restore an HA cluster, or a "
@@ -430,7 +320,7 @@ def _restore_in_place(directory: Path, target: Target, yes: bool) -> None:
     started = time.monotonic()
     try:
         done = restore_in_place(barman, cluster, target)
-    except _errors() as exc:
+    except resolve.known_errors() as exc:
         raise fail(str(exc)) from exc
     typer.echo(
         f"restored in place to {target.describe()} in {time.monotonic() - started:.1f} s: the "
@@ -438,43 +328,6 @@ def _restore_in_place(directory: Path, target: Target, yes: bool) -> None:
         f"the data it had before is kept in {done.kept}. Take a base backup on the new "
         "timeline: trackr backup create"
     )
-
-
-def _surviving_barman(directory: Path) -> Barman | None:
-    """barman for the repository if it is still there (it ships the WAL written until now to
-    the copy first); None once it is lost."""
-    from app.backup.local import SERVER, repository_for
-
-    home = _settings().barman_home
-    if home is None:
-        cluster = _cluster(directory)
-        home = repository_for(cluster.base) if cluster is not None else None
-    if home is None or not (home / SERVER).is_dir():
-        return None
-    barman: Barman = _local(directory)[1]
-    return barman
-
-
-def _restore_host(target_dir: Path) -> RestoreHost:
-    from app.backup.explicit import RestoreHost
-
-    try:
-        return RestoreHost.beside(target_dir)
-    except _errors() as exc:
-        raise fail(str(exc)) from exc
-
-
-def _physical_database_url(cluster: Cluster | HaCluster | None) -> str:
-    """Where a physical job takes its lock and records its outcome: the cluster's database,
-    or BACKUP_DATABASE_URL's."""
-    from app.db.urls import normalize_dsn
-
-    if cluster is not None:
-        return cluster.env()["DATABASE_URL"]
-    url = _settings().database_url
-    if url is None:
-        raise fail("set BACKUP_DATABASE_URL")
-    return normalize_dsn(url)
 
 
 def _restore_dump(target_url: str | None, dump_id: str | None, directory: Path) -> None:
@@ -487,7 +340,10 @@ def _restore_dump(target_url: str | None, dump_id: str | None, directory: Path) 
     started = time.monotonic()
     try:
         dump = restore_dump(
-            _dump_store(directory), dump_id, normalize_dsn(target_url), _pg_tool("pg_restore")
+            resolve.open_dump_store(directory),
+            dump_id,
+            normalize_dsn(target_url),
+            resolve.pg_tool("pg_restore"),
         )
     except (BackupError, ValueError) as exc:
         raise fail(str(exc)) from exc
@@ -503,12 +359,12 @@ def backup_verify(
 ) -> None:
     """Restore the newest backup into a scratch node (or, for dumps, a scratch database) and
     compare what it holds with what the database held there; exit 1 on any difference."""
-    if _method(method) == "dump":
-        _verify_dump(_database_url(directory), directory, retries, retry_wait)
+    if resolve.chosen_method(method) == "dump":
+        _verify_dump(resolve.dump_source_url(directory), directory, retries, retry_wait)
         return
     from app.backup.verify import verify
 
-    cluster, barman = _local(directory)
+    cluster, barman = resolve.open_barman(directory)
     if cluster is None:
         raise fail(
             "verify compares a restore with a replica trackr runs, paused at the same "
@@ -540,32 +396,12 @@ def _report(
 def _verify_dump(database_url: str, directory: Path, retries: int, retry_wait: float) -> None:
     from app.backup.dump import verify_dump
 
-    store = _dump_store(directory)
-    scratch = _scratch_url(directory)
-    pg_restore = _pg_tool("pg_restore")
+    store = resolve.open_dump_store(directory)
+    scratch = resolve.scratch_url(directory)
+    pg_restore = resolve.pg_tool("pg_restore")
     result: DumpVerification = _recorded_job(
         database_url, "verify", lambda: verify_dump(store, scratch, pg_restore), retries, retry_wait
     )
     dump_id = f"dump-{result.dump.dump_id}"
     _report(database_url, dump_id, result.dump.figures, result.differences)
     typer.echo(f"dump {result.dump.dump_id} verified: restored in {result.seconds:.1f} s")
-
-
-def _scratch_url(directory: Path) -> str:
-    """BACKUP_VERIFY_URL, or a `trackr_verify` database on the local cluster."""
-    from app.db.urls import normalize_dsn
-
-    url = _settings().verify_url
-    if url is not None:
-        return normalize_dsn(url)
-    cluster = _cluster(directory)
-    if cluster is None:
-        raise fail(
-            "verify restores into a scratch database: set BACKUP_VERIFY_URL to an empty "
-            "database of its own (wiped before each verify)"
-        )
-    cluster.create_database(SCRATCH_DB)
-    return normalize_dsn(cluster.env(SCRATCH_DB)["DATABASE_URL"])
-
-
-SCRATCH_DB = "trackr_verify"

@@ -13,11 +13,9 @@ import os
 import shutil
 from pathlib import Path
 
-from pydantic import ValidationError
-
 from app.backup.barman import BackupError, Barman, Server, find_barman, render_config
 from app.backup.cloud import CloudCopy
-from app.backup.settings import BackupSettings
+from app.backup.settings import load as load_settings
 from app.localcluster import Cluster
 from app.localcluster.binaries import BinariesNotFoundError, find_binaries
 from app.localcluster.ha import HaCluster
@@ -64,7 +62,7 @@ def local_barman(cluster: Cluster | HaCluster) -> Barman:
         conninfo=conninfo,
         streaming_conninfo=_any_writer(ports, f"user={user}"),
         bindir=cluster.bins.bindir,
-        retention_days=_settings().retention_days,
+        retention_days=load_settings().retention_days,
     )
     copy = cloud_copy(executable)
     config = home / "barman.conf"
@@ -82,7 +80,7 @@ def _any_writer(ports: list[int], rest: str) -> str:
 
 def cloud_copy(executable: Path | None = None) -> CloudCopy | None:
     """The S3 copy of the local repository, when BACKUP_REPOSITORY names one (s3://…)."""
-    settings = _settings()
+    settings = load_settings()
     if not settings.repository_is_s3 or settings.repository is None:
         return None
     barman = executable or find_barman()
@@ -113,12 +111,3 @@ def pg_client_tool(name: str) -> str:
             f"{name} is not installed: install PostgreSQL's client (16 or newer) or set PG_BINDIR"
         )
     return found
-
-
-def _settings() -> BackupSettings:
-    """BACKUP_RETENTION_DAYS (barman keeps a recovery window that long), BACKUP_REPOSITORY
-    (an S3 copy), BACKUP_S3_ENDPOINT_URL."""
-    try:
-        return BackupSettings()
-    except ValidationError as exc:
-        raise BackupError(f"BACKUP_* settings: {exc}") from exc

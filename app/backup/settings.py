@@ -9,8 +9,10 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, field_validator, model_validator
+from pydantic import Field, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from app.backup.barman import BackupError
 
 
 class BackupSettings(BaseSettings):
@@ -66,3 +68,11 @@ class BackupSettings(BaseSettings):
                 "backup privileges) and BACKUP_STREAMING_URL (a role with REPLICATION)"
             )
         return self
+
+
+def load() -> BackupSettings:
+    """The BACKUP_* variables; a BackupError saying which one is wrong."""
+    try:
+        return BackupSettings()
+    except ValidationError as exc:
+        raise BackupError(f"BACKUP_* settings: {exc}") from exc
