@@ -2,8 +2,8 @@
 
 The row-level changes already notify (revision 7d3f9b2c1e44); a TRUNCATE fires no row or
 transition-table trigger, so it gets its own statement trigger saying `*` (every product).
-With it, every change to `products` reaches the read caches, which keep an entry for as long
-as their channel vouches that nothing changed it (app/cache/store.py).
+With it, every change to `products` reaches the read caches, which keep a product's entry for
+as long as their channel vouches that nothing changed it (app/cache/store.py).
 
 Revision ID: c9a4e17d3b58
 Revises: b4e8d2f61a37

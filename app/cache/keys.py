@@ -9,13 +9,11 @@ from typing import Literal
 @dataclass(frozen=True, slots=True)
 class Key:
     """`item` keys hold one product (dropped with it); `view` keys hold lists, price
-    histories and categories (dropped by any change). `notified`: every change to what the
-    entry shows is notified (products are; price points added by hand are not)."""
+    histories and categories (dropped by any change)."""
 
     kind: Literal["item", "view"]
     text: str
     product_id: int | None = None
-    notified: bool = True
 
 
 def item_key(product_id: int) -> Key:

@@ -54,7 +54,7 @@ def cache_key(scope: Scope) -> Key | None:
         case (pid, "") if not query:
             return item_key(pid)
         case (pid, "prices"):
-            return Key("view", f"h:{pid}?{query}", pid, notified=False)
+            return Key("view", f"h:{pid}?{query}", pid)
     return None
 
 

@@ -2,8 +2,10 @@
 
 An entry is served while it is at most CACHE_TTL_SECONDS stale and, to a read carrying a
 consistency token, only when its stamp is at or past the token. Its age bounds its staleness;
-so does, for an entry this process read itself, the last time the invalidation channel vouched
-for it (`confirm`): every change committed before then was heard, and would have dropped it.
+so does, for a product this process read itself, the last time the invalidation channel
+vouched for it (`confirm`): every change committed before then was heard, and would have
+dropped it. Views (lists, histories, categories) live for the TTL only: a page can be large,
+there can be many, and any change drops them all anyway.
 The memory tier is dropped by the invalidations (`invalidate`, from the primary's NOTIFY) and
 not used at all while they cannot be heard; an answer a replica gave is kept only once it
 shows every change heard of (`floors`). Redis is a helper behind `RedisGuard`, never a reason
@@ -19,7 +21,7 @@ from collections.abc import Coroutine
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal
 
-from cachetools import LRUCache
+from cachetools import Cache, LRUCache, TTLCache
 from prometheus_client import Counter
 
 from app.cache.entry import Entry
@@ -44,8 +46,8 @@ HITS = {tier: LOOKUPS.labels(tier, "hit") for tier in ("memory", "redis")}  # bo
 
 @dataclass(frozen=True, slots=True)
 class Held:
-    """An entry in memory. `watched`: this process read it and has heard every change to it
-    since (the epoch let it in; a change drops it), so the channel's word keeps it fresh."""
+    """An entry in memory. `watched`: a product this process read and has heard every change
+    to since (the epoch let it in; a change drops it), so the channel's word keeps it fresh."""
 
     entry: Entry
     watched: bool
@@ -55,7 +57,7 @@ class ReadCache:
     def __init__(self, settings: Settings) -> None:
         self.ttl = settings.cache_ttl_seconds
         self._items: LRUCache[str, Held] = LRUCache(settings.cache_max_entries)
-        self._views: LRUCache[str, Held] = LRUCache(settings.cache_max_entries)
+        self._views: TTLCache[str, Held] = TTLCache(settings.cache_max_entries, self.ttl)
         self.epoch = 0  # +1 per invalidation: a read that raced one does not store
         # When the last question that the channel answered was sent (time.monotonic()):
         # every change committed before it had been heard by the time the answer came.
@@ -84,7 +86,7 @@ class ReadCache:
     def entries(self) -> int:
         return len(self._items) + len(self._views)
 
-    def _tier(self, key: Key) -> LRUCache[str, Held]:
+    def _tier(self, key: Key) -> Cache[str, Held]:
         return self._items if key.kind == "item" else self._views
 
     def confirm(self, asked_at: float) -> None:
@@ -144,7 +146,7 @@ class ReadCache:
         if epoch != self.epoch or not self._shows_what_was_heard(key, entry):
             return
         if self.memory_usable:
-            self._tier(key)[key.text] = Held(entry, watched=key.notified)
+            self._tier(key)[key.text] = Held(entry, watched=key.kind == "item")
         if self._redis is not None and self.guard.up:
             self._background(self._to_redis(self._redis, key, entry))
 
