@@ -58,6 +58,14 @@ def cache_key(scope: Scope) -> Key | None:
     return None
 
 
+def _reads_refused(scope: Scope) -> bool:
+    """A site cut off from the others past the grace serves no read, from its cache neither:
+    the others may have taken writes it cannot see, and its own primary (still answering its
+    channel) vouches only for what it knows. The route then says so (app.db.session)."""
+    database = getattr(scope["app"].state, "database", None)
+    return database is not None and bool(database.pool.past_partition_grace())
+
+
 def written_product(scope: Scope) -> int | None:
     """The product a PATCH or DELETE names, if it does."""
     if scope["method"] not in ("PATCH", "DELETE"):
@@ -85,7 +93,7 @@ class ReadCacheMiddleware:
 
     async def _read(self, scope: Scope, receive: Receive, send: Send, key: Key) -> None:
         headers = Headers(scope=scope)
-        if "no-cache" in headers.get("cache-control", "").lower():
+        if "no-cache" in headers.get("cache-control", "").lower() or _reads_refused(scope):
             await self.app(scope, receive, send)
             return
         try:
