@@ -17,7 +17,6 @@ from app.metrics import http_latency
 from app.problems import render
 
 TOKEN_HEADER = CONSISTENCY_HEADER.lower().encode()
-CONSISTENCY_NAME = TOKEN_HEADER
 SERVED_BY_NAME = SERVED_BY_HEADER.lower().encode()
 
 
@@ -106,7 +105,7 @@ class RequestContextMiddleware:
                 if node := served_by(state):
                     ours.append((SERVED_BY_NAME, node.encode("latin-1")))
                 if token := state.get("consistency_token"):
-                    ours.append((CONSISTENCY_NAME, token.encode("latin-1")))
+                    ours.append((TOKEN_HEADER, token.encode("latin-1")))
                 message["headers"] = replaced(inner, ours)
                 if self.traced:  # now: the server span ends with the response's last byte
                     route = getattr(scope.get("route"), "path", "unmatched")

@@ -22,7 +22,7 @@ import sys
 import tempfile
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import replace
 from datetime import UTC, datetime
@@ -86,17 +86,24 @@ def ensure_wrk() -> None:
     raise SystemExit("bench: wrk is missing; install it (Debian: apt-get install wrk)")
 
 
-def wait_http(url: str, timeout: float = 60) -> None:
+def wait_until(
+    answers: Callable[[], bool], what: str, timeout: float = 60, every: float = 0.05
+) -> None:
     deadline = time.monotonic() + timeout
-    while True:
-        try:
-            if httpx.get(url, timeout=1).status_code == 200:
-                return
-        except httpx.TransportError:
-            pass
+    while not answers():
         if time.monotonic() > deadline:
-            raise RuntimeError(f"{url} never answered 200")
-        time.sleep(0.05)
+            raise RuntimeError(f"{what} never answered 200")
+        time.sleep(every)
+
+
+def wait_http(url: str, timeout: float = 60) -> None:
+    def answers() -> bool:
+        try:
+            return httpx.get(url, timeout=1).status_code == 200
+        except httpx.TransportError:
+            return False
+
+    wait_until(answers, url, timeout)
 
 
 @contextmanager
@@ -264,14 +271,6 @@ def _health_answers(port: int) -> bool:
         return False
 
 
-def _wait_health(port: int, timeout: float = 60) -> None:
-    deadline = time.monotonic() + timeout
-    while not _health_answers(port):
-        if time.monotonic() > deadline:
-            raise RuntimeError(f"port {port} never answered 200 on /health")
-        time.sleep(0.005)
-
-
 def _cold_start_once(env: dict[str, str]) -> float:
     """Seconds from `trackr serve`'s process start to the first 200 from /health."""
     port = free_port()
@@ -284,7 +283,7 @@ def _cold_start_once(env: dict[str, str]) -> float:
         stderr=subprocess.DEVNULL,
     )
     try:
-        _wait_health(port)
+        wait_until(lambda: _health_answers(port), f"/health on port {port}", every=0.005)
         return time.monotonic() - started
     finally:
         process.send_signal(signal.SIGTERM)

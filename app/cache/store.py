@@ -41,7 +41,9 @@ LOOKUPS = Counter(
     "Read cache lookups by tier and result (hit, miss, behind: older than the request's token)",
     ["tier", "result"],
 )
-HITS = {tier: LOOKUPS.labels(tier, "hit") for tier in ("memory", "redis")}  # bound once
+# Each series bound once: `labels` validates and locks on every call.
+COUNTED = {(tier, result): LOOKUPS.labels(tier, result)
+           for tier in ("memory", "redis") for result in ("hit", "miss", "behind")}  # fmt: skip
 
 
 @dataclass(frozen=True, slots=True)
@@ -109,28 +111,28 @@ class ReadCache:
         if self.memory_usable:
             held = self._tier(key).get(key.text)
             if held is None or not self._fresh(held.entry, held.watched):
-                LOOKUPS.labels("memory", "miss").inc()
+                COUNTED["memory", "miss"].inc()
             elif self._new_enough(held.entry, min_stamp):
                 return self._hit(held.entry, "memory")
             else:
-                LOOKUPS.labels("memory", "behind").inc()
+                COUNTED["memory", "behind"].inc()
         if self._redis is not None:
             entry = await self._from_redis(self._redis, key)
             if entry is None or not self._fresh(entry, watched=False):
-                LOOKUPS.labels("redis", "miss").inc()
+                COUNTED["redis", "miss"].inc()
             elif self._new_enough(entry, min_stamp) and self._shows_what_was_heard(key, entry):
                 if self.memory_usable:
                     # Changes made between its read (on some node) and now went unheard here.
                     self._tier(key)[key.text] = Held(entry, watched=False)
                 return self._hit(entry, "redis")
             else:
-                LOOKUPS.labels("redis", "behind").inc()
+                COUNTED["redis", "behind"].inc()
         self.misses += 1
         return None
 
     def _hit(self, entry: Entry, tier: Tier) -> tuple[Entry, Tier]:
         self.hits[tier] += 1
-        HITS[tier].inc()
+        COUNTED[tier, "hit"].inc()
         return entry, tier
 
     async def _from_redis(self, client: redis.Redis, key: Key) -> Entry | None:
