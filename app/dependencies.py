@@ -65,10 +65,12 @@ async def read_session(request: Request) -> ReadSession:
 
 
 @asynccontextmanager
-async def request_write(request: Request, database: Database) -> AsyncIterator[WriteSession]:
+async def request_write(
+    request: Request, database: Database, one_statement: bool = False
+) -> AsyncIterator[WriteSession]:
     """A write transaction for this request, committed when the block ends; the response
-    then carries its consistency token."""
-    async with write_transaction(database) as transaction:
+    then carries its consistency token. `one_statement`: see `write_transaction`."""
+    async with write_transaction(database, one_statement) as transaction:
         request.state.served_by = "primary"
         yield transaction.session
     request.state.consistency_token = transaction.consistency_token

@@ -10,6 +10,7 @@ primary's circuit breaker first and fail fast while it is open. Reads are routed
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -121,6 +122,16 @@ class WriteSession:
         return status
 
 
+# A write of one statement (a create without an Idempotency-Key) needs no transaction of its
+# own: on a pooled connection that answered a write this recently it is sent alone, in
+# autocommit, and is two round trips with the token's position (docs/performance-notes.md,
+# step 24). A node that died or restarted since can make it fail after it was sent, when it
+# cannot be retried; this window bounds that to writes sent within a moment of the node's
+# failure, which fail alike with or without BEGIN. An older connection is checked by BEGIN.
+TRUSTED_FOR_SECONDS = 0.25
+ANSWERED_AT = "trackr_write_answered_at"  # in the pool's record of the connection (`info`)
+
+
 @dataclass
 class WriteTransaction:
     session: WriteSession
@@ -128,11 +139,15 @@ class WriteTransaction:
 
 
 class _PrimaryConnection:
-    """The write's pooled connection, checked out at its first statement."""
+    """The write's pooled connection, checked out at its first statement. `one_statement`:
+    the write sends one statement, in autocommit on a connection trusted as recently
+    answered (see TRUSTED_FOR_SECONDS); a second one is refused as a bug."""
 
-    def __init__(self, database: Database) -> None:
+    def __init__(self, database: Database, one_statement: bool = False) -> None:
         self.engine = database.engines.primary.sync_engine
         self.connection: PoolProxiedConnection | None = None
+        self.one_statement = one_statement
+        self.began = False  # BEGIN was sent: COMMIT ends the write
 
     @property
     def driver(self) -> asyncpg.Connection | None:
@@ -142,21 +157,38 @@ class _PrimaryConnection:
         """The connection, its transaction begun. A pooled connection to a node that died or
         was demoted fails its BEGIN: the write then starts again on a new one. BEGIN is that
         check: a write sent without it (autocommit) could not be retried when it fails on a
-        stale connection, since it might have run (docs/performance-notes.md, step 19)."""
+        stale connection, since it might have run (docs/performance-notes.md, step 19). A
+        one-statement write on a recently answered connection is the exception (above)."""
         if self.connection is not None:
+            if self.one_statement:
+                raise RuntimeError("a write declared as one statement sent a second one")
             driver: asyncpg.Connection = self.connection.driver_connection
             return driver
         for fresh in (False, True):
             self.connection = await greenlet_spawn(self.engine.raw_connection)
             driver = self.connection.driver_connection
+            # A closed connection (the server's goodbye has arrived) is left to BEGIN to fail.
+            if self.one_statement and not driver.is_closed() and self._answered_recently():
+                return driver
             try:
                 await driver.execute("BEGIN")
+                self.began = True
                 return driver
             except DRIVER_ERRORS as exc:
                 if fresh or classify(exc) not in DISCONNECTS:
                     raise
                 await self.check_in(exc)
         raise AssertionError("unreachable")
+
+    def _answered_recently(self) -> bool:
+        assert self.connection is not None
+        answered_at: float | None = self.connection.info.get(ANSWERED_AT)
+        return answered_at is not None and time.monotonic() - answered_at < TRUSTED_FOR_SECONDS
+
+    def answered(self) -> None:
+        """The write's statements, commit and token read all answered on this connection."""
+        if self.connection is not None:
+            self.connection.info[ANSWERED_AT] = time.monotonic()
 
     async def check_in(self, broken: BaseException | None) -> None:
         if self.connection is not None:
@@ -165,18 +197,21 @@ class _PrimaryConnection:
 
 
 @asynccontextmanager
-async def write_transaction(database: Database) -> AsyncIterator[WriteTransaction]:
+async def write_transaction(
+    database: Database, one_statement: bool = False
+) -> AsyncIterator[WriteTransaction]:
     """One write on the primary, committed when the block ends without an error.
 
     Round trips: BEGIN (when the first statement comes), the statements, COMMIT, the token; a
-    write that ran no statement (a refused request) costs none.
+    write that ran no statement (a refused request) costs none. With `one_statement`, the
+    statement and the token on a recently answered connection (`_PrimaryConnection`).
     """
     refuse_write_if_cut_off(database)
     breaker = database.pool.breaker
     if not breaker.allow():
         raise primary_unavailable(database)
     generation = database.pool.writer_generation
-    primary = _PrimaryConnection(database)
+    primary = _PrimaryConnection(database, one_statement)
     broken: BaseException | None = None  # set: the connection is cut, never reused
     try:
         # The whole write, commit included, has one deadline: a hung or partitioned primary
@@ -193,8 +228,10 @@ async def write_transaction(database: Database) -> AsyncIterator[WriteTransactio
                 raise
             driver = primary.driver
             if driver is not None:
-                await driver.execute("COMMIT")
+                if primary.began:
+                    await driver.execute("COMMIT")
                 lsn = await database.positions.after_commit(driver, generation)
+                primary.answered()
                 transaction.consistency_token = lsn
                 # A token this node issued is never "ahead of every position": its reads
                 # need not ask the primary (which may be hanging by then) to believe it.

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import json
 import re
-from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import Any, get_args
 
@@ -27,7 +26,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from app.auth import Principal, WriterDep, _bearer
 from app.db.session import WriteSession
-from app.dependencies import database_of, get_database, write_session
+from app.dependencies import database_of, get_database, request_write, write_session
 from app.idempotency.dependency import KEY_MAX_LENGTH, KEY_PATTERN, Idempotency, idempotency
 from app.middleware import route_path
 from app.parameters import known_parameters_only
@@ -49,7 +48,6 @@ WRITE_INPUTS: Inputs = frozenset(
         ("depends", known_parameters_only),
     }
 )
-write_scope = asynccontextmanager(write_session)
 JSON = re.compile(rb"^application/json\s*(;\s*charset=\"?utf-8\"?\s*)?$", re.IGNORECASE)
 KEY = re.compile(KEY_PATTERN)
 
@@ -157,10 +155,12 @@ def parse_body(hot: HotWrite, body: bytes) -> Any:
 
 async def _write(request: Request, pid: int | None, data: Any) -> Response:
     # The route's dependencies, in the order FastAPI solves them; the transaction commits
-    # when the block ends, before the response is sent, as with the route.
+    # when the block ends, before the response is sent, as with the route. A create without
+    # an Idempotency-Key is one statement (app.db.session.TRUSTED_FOR_SECONDS).
     principal = await require_writer(request, await _bearer(request))
-    async with write_scope(request, database_of(request)) as session:
-        writes = await idempotency(request, session, request.headers.get("idempotency-key"))
+    key = request.headers.get("idempotency-key")
+    async with request_write(request, database_of(request), pid is None and key is None) as session:
+        writes = await idempotency(request, session, key)
         return await _endpoint(principal, request, session, writes, pid, data)
 
 

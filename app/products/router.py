@@ -146,7 +146,9 @@ async def create_product(
     if replayed := await idempotency.replay(request, lambda: data.model_dump(mode="json")):
         return replayed
     row = await service.create_product(session, data)
-    headers = {**_product_headers(row), "Location": f"{request.url.path}/{row['id']}"}
+    # The request's own path (the route's, under any root path): `request.url` would build
+    # and parse a whole URL for it.
+    headers = {**_product_headers(row), "Location": f"{request.scope['path']}/{row['id']}"}
     return await idempotency.remember(json_response(dict(row), status_code=201, headers=headers))
 
 
