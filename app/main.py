@@ -38,8 +38,8 @@ from app.metrics import router as metrics_router
 from app.middleware import DOCS_STATIC, BodySizeLimitMiddleware, RequestContextMiddleware
 from app.parameters import known_parameters_only
 from app.problems import install_error_handlers, install_openapi, problem_responses
-from app.products.hot import HotReadsMiddleware, verify_routes
-from app.products.hot_writes import HotWritesMiddleware, verify_write_routes
+from app.products.hot import HotReadsMiddleware
+from app.products.hot_writes import HotWritesMiddleware
 from app.products.router import router as products_router
 from app.stats.router import router as stats_router
 from app.tracing import Tracing, tracing_requested
@@ -69,13 +69,14 @@ NO_NATIVE_TELEMETRY: TelemetryConfig = {
 
 def freeze_startup_heap() -> None:
     """Import what startup left for later (app.auth.import_deferred), then move everything
-    built at startup (modules, routes, schemas, pools) out of the collector's reach. Request
-    garbage is short-lived, but every full collection used to walk the whole startup heap:
-    `gc.freeze()` took by-id reads from 0.45x to 0.6x of the raw twin
-    (docs/performance-notes.md)."""
+    built at startup (modules, routes, schemas, pools) out of the collector's reach, and turn
+    collection on (app.asgi turns it off while the app is built). Request garbage is
+    short-lived, but every full collection used to walk the whole startup heap: `gc.freeze()`
+    took by-id reads from 0.45x to 0.6x of the raw twin (docs/performance-notes.md)."""
     import_deferred()
     gc.collect()
     gc.freeze()
+    gc.enable()
 
 
 def _rate_limiter(settings: Settings) -> RateLimiter | None:
@@ -164,8 +165,6 @@ def create_app(settings: Settings | None = None, tracing: Tracing | None = None)
     app.include_router(stats_router)
     app.include_router(admin_router)
     app.include_router(metrics_router)
-    verify_routes(app.routes)
-    verify_write_routes(app.routes)
     app.add_middleware(HotReadsMiddleware)
     app.add_middleware(HotWritesMiddleware)
     if cache is not None:  # outside the fast path; inside HEAD's GET, the limits and the log

@@ -2,18 +2,14 @@
 
 from __future__ import annotations
 
-from typing import cast
-
 import asyncpg
-from sqlalchemy import Table
 
 from app.db.session import WriteSession
-from app.models import RoutingOverride
+from app.db.tables import ROUTING_OVERRIDES
 
-overrides = cast(Table, RoutingOverride.__table__)
-CURRENT = f"SELECT read_balancing, drained FROM {overrides.name} WHERE id = 1"
+CURRENT = f"SELECT read_balancing, drained FROM {ROUTING_OVERRIDES} WHERE id = 1"
 SAVE = (
-    f"INSERT INTO {overrides.name} (id, read_balancing, drained, updated_by) "
+    f"INSERT INTO {ROUTING_OVERRIDES} (id, read_balancing, drained, updated_by) "
     "VALUES (1, $1, $2, $3) ON CONFLICT (id) DO UPDATE SET "
     "read_balancing = excluded.read_balancing, drained = excluded.drained, "
     "updated_by = excluded.updated_by, updated_at = now()"

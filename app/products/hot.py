@@ -11,8 +11,11 @@ byte (tests/test_hot_reads.py sends every request both ways).
 
 It takes only a request whose parameters the shared parser accepts; anything else falls
 through to FastAPI, which produces every validation error and documents both endpoints.
-`verify_routes` refuses to start an app whose routes take inputs the fast path does not
-(a new dependency, header or parameter would otherwise be bypassed).
+`verify_routes` fails on routes that take inputs the fast path does not (a new dependency,
+header or parameter would otherwise be bypassed): the routes are code, so the tests run it
+(tests/test_hot_reads.py, tests/test_hot_writes.py), not each start. At a start it would
+build every route's FastAPI state up front, which FastAPI builds for a router's routes when
+a request first reaches them (~30 ms of a cold start; docs/performance-notes.md, step 24).
 """
 
 from __future__ import annotations

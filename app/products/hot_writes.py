@@ -8,7 +8,8 @@ function itself, so the response is the route's (tests/test_hot_writes.py sends 
 both ways). Anything else falls through to FastAPI with the body replayed, and FastAPI
 answers as always: a query string, a content type other than JSON, a body that is not a
 valid model, a product id FastAPI would refuse, a malformed `Idempotency-Key`, a repeated
-header. `verify_write_routes` refuses to start an app whose write routes take other inputs.
+header. `verify_write_routes` fails on write routes that take other inputs (run by the tests,
+as `app.products.hot.verify_routes`).
 """
 
 from __future__ import annotations

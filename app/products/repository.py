@@ -1,64 +1,45 @@
 """SQL for products and their price history.
 
-Reads are plain SQL on the routed read session's driver connection (the hot path: asyncpg
-prepares each statement once per connection). Writes are SQLAlchemy Core in the write
-session's transaction on the primary.
+Plain SQL with asyncpg's `$n` parameters: reads on the routed read session's driver
+connection (asyncpg prepares each statement once per connection), writes in the write
+session's transaction on the primary. Names come from app.db.tables.
 """
 
 from __future__ import annotations
 
-from typing import Any, cast
+from typing import Any
 
 import orjson
 from asyncpg import Record
-from sqlalchemy import Table
 
 from app.db.routing import ReadSession
 from app.db.session import WriteSession
-from app.models import PriceHistory, Product
+from app.db.tables import PRICE_HISTORY, PRODUCT_COLUMNS, PRODUCTS
 from app.products.listing import SORTS, Cursor, ProductFilters
 
-products = cast(Table, Product.__table__)
-price_history = cast(Table, PriceHistory.__table__)
-
-PRODUCT_COLUMNS = (
-    products.c.id,
-    products.c.category,
-    products.c.name,
-    products.c.url,
-    products.c.price,
-    products.c.currency,
-    products.c.in_stock,
-    products.c.attributes,
-    products.c.created_at,
-    products.c.updated_at,
-    products.c.version,
-)
-
-
-COLUMNS = ", ".join(column.name for column in PRODUCT_COLUMNS)
-PRODUCT_BY_ID = f"SELECT {COLUMNS} FROM {products.name} WHERE id = $1"
-PRODUCT_EXISTS = f"SELECT 1 FROM {products.name} WHERE id = $1"
+COLUMNS = ", ".join(PRODUCT_COLUMNS)
+PRODUCT_BY_ID = f"SELECT {COLUMNS} FROM {PRODUCTS} WHERE id = $1"
+PRODUCT_EXISTS = f"SELECT 1 FROM {PRODUCTS} WHERE id = $1"
 PRICE_POINTS = (
-    f"SELECT price, currency, observed_at FROM {price_history.name} WHERE product_id = $1 "
+    f"SELECT price, currency, observed_at FROM {PRICE_HISTORY} WHERE product_id = $1 "
     "ORDER BY observed_at DESC, id DESC LIMIT $2"
 )
-COUNTS_BY_CATEGORY = f"SELECT category, count(*) FROM {products.name} GROUP BY category"
-LOCK_BY_ID = f"SELECT {COLUMNS} FROM {products.name} WHERE id = $1 FOR UPDATE"
+COUNTS_BY_CATEGORY = f"SELECT category, count(*) FROM {PRODUCTS} GROUP BY category"
+LOCK_BY_ID = f"SELECT {COLUMNS} FROM {PRODUCTS} WHERE id = $1 FOR UPDATE"
 # A new product and its first price point in one statement (one round trip): PostgreSQL runs
 # a data-modifying CTE even when the outer query does not read it.
 INSERT_PRODUCT_WITH_PRICE = f"""
 WITH new_product AS (
-    INSERT INTO {products.name} (category, name, url, price, currency, in_stock, attributes)
+    INSERT INTO {PRODUCTS} (category, name, url, price, currency, in_stock, attributes)
     VALUES ($1, $2, $3, $4, $5, $6, $7::jsonb)
     RETURNING {COLUMNS}
 ), first_price AS (
-    INSERT INTO {price_history.name} (product_id, price, currency)
+    INSERT INTO {PRICE_HISTORY} (product_id, price, currency)
     SELECT id, price, currency FROM new_product
 )
 SELECT {COLUMNS} FROM new_product
 """
-DELETE_BY_ID = f"DELETE FROM {products.name} WHERE id = $1 RETURNING id"
+DELETE_BY_ID = f"DELETE FROM {PRODUCTS} WHERE id = $1 RETURNING id"
 # The columns a PATCH may set, in the order their parameters are numbered.
 UPDATABLE = ("category", "name", "url", "price", "currency", "in_stock", "attributes")
 
@@ -124,7 +105,7 @@ def list_products_sql(
     order = f"id {direction}" if column == "id" else f"{column} {direction}, id {direction}"
     where = f" WHERE {' AND '.join(sql.conditions)}" if sql.conditions else ""
     limit_param = sql.param(limit + 1)
-    text = f"SELECT {COLUMNS} FROM {products.name}{where} ORDER BY {order} LIMIT {limit_param}"
+    text = f"SELECT {COLUMNS} FROM {PRODUCTS}{where} ORDER BY {order} LIMIT {limit_param}"
     return text, sql.args
 
 
@@ -161,11 +142,11 @@ def update_product_sql(columns: list[str]) -> str:
     previous = len(columns) + 2
     return f"""
 WITH updated AS (
-    UPDATE {products.name} SET {", ".join(assignments)}, version = version + 1,
+    UPDATE {PRODUCTS} SET {", ".join(assignments)}, version = version + 1,
         updated_at = now()
     WHERE id = $1 RETURNING {COLUMNS}
 ), price_point AS (
-    INSERT INTO {price_history.name} (product_id, price, currency)
+    INSERT INTO {PRICE_HISTORY} (product_id, price, currency)
     SELECT id, price, currency FROM updated
     WHERE (price, currency) IS DISTINCT FROM (${previous}::numeric, ${previous + 1}::text)
 )

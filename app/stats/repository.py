@@ -7,11 +7,11 @@ from datetime import datetime
 from asyncpg import Record
 
 from app.db.routing import ReadSession
-from app.products.repository import products
+from app.db.tables import PRODUCTS
 
 PRODUCTS_BY_CATEGORY = (
     f"SELECT category, count(*) AS count, max(updated_at) AS last_updated_at "
-    f"FROM {products.name} GROUP BY category"
+    f"FROM {PRODUCTS} GROUP BY category"
 )
 SCHEMA_REVISION = "SELECT version_num FROM alembic_version LIMIT 1"
 
