@@ -1,5 +1,5 @@
 """The schema's names as trackr's hand-written SQL spells them: plain strings, so that serving
-imports no ORM model (declaring them cost each process start 15-40 ms). The models
+imports no ORM model (declaring them cost each process start 13-22 ms). The models
 (app.models) stay the schema's definition for Alembic; tests/db/test_tables.py checks these
 names against them."""
 
