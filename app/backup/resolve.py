@@ -55,11 +55,12 @@ def open_barman(directory: Path):  # type: ignore[no-untyped-def]
     """(the local cluster, its barman), or (None, barman) for BACKUP_BARMAN_HOME's server."""
     from app.backup.local import local_barman
 
-    if load_settings().barman_home is not None:
+    settings = load_settings()
+    if settings.barman_home is not None:
         from app.backup.explicit import explicit_barman
 
         try:
-            return None, explicit_barman(load_settings())
+            return None, explicit_barman(settings)
         except known_errors() as exc:
             raise fail(str(exc)) from exc
     cluster = find_cluster(directory)

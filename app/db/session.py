@@ -147,7 +147,6 @@ class _PrimaryConnection:
         self.engine = database.engines.primary.sync_engine
         self.connection: PoolProxiedConnection | None = None
         self.one_statement = one_statement
-        self.began = False  # BEGIN was sent: COMMIT ends the write
 
     @property
     def driver(self) -> asyncpg.Connection | None:
@@ -172,7 +171,6 @@ class _PrimaryConnection:
                 return driver
             try:
                 await driver.execute("BEGIN")
-                self.began = True
                 return driver
             except DRIVER_ERRORS as exc:
                 if fresh or classify(exc) not in DISCONNECTS:
@@ -228,7 +226,7 @@ async def write_transaction(
                 raise
             driver = primary.driver
             if driver is not None:
-                if primary.began:
+                if driver.is_in_transaction():  # not after a one-statement write's autocommit
                     await driver.execute("COMMIT")
                 lsn = await database.positions.after_commit(driver, generation)
                 primary.answered()
