@@ -114,7 +114,9 @@ def test_a_lagging_replica_cannot_put_back_what_a_change_dropped(
     finally:
         replica.sql("SELECT pg_wal_replay_resume()")
     _eventually(lambda: cached.get(path).json()["name"] == "after")
-    assert cached.get(path).headers["x-cache"] == "hit-memory"
+    # Kept once a read's stamp (sampled before it) is past the change's floor.
+    _eventually(lambda: cached.get(path).headers["x-cache"] == "hit-memory")
+    assert cached.get(path).json()["name"] == "after"
 
 
 def test_a_replica_is_asked_when_the_monitor_has_not_seen_it_catch_up(
@@ -150,8 +152,9 @@ def test_without_the_notifications_the_memory_tier_is_bypassed(
     assert cached.get(path).headers["x-cache"] == "miss"
     assert cached.get(path).headers["x-cache"] == "miss"
     _eventually(lambda: cached.get("/health").json()["cache"]["memory"] == "in use")
-    cached.get(path)
-    assert cached.get(path).headers["x-cache"] == "hit-memory"
+    # Back in use, the tier keeps a replica's answer once the channel has settled the floor
+    # its return raised (the primary's position, read just after): a moment under load.
+    _eventually(lambda: cached.get(path).headers["x-cache"] == "hit-memory")
     report = cached.get("/health").json()["cache"]
     assert report["redis"] == "not configured"
     assert report["hits_memory"] >= 2
