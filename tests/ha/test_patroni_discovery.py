@@ -110,8 +110,8 @@ def test_an_unreachable_patroni_api_is_reported_and_reads_still_work(
 
 def test_the_app_role_sees_the_synchronous_standbys_position(ha_stage: HaStage) -> None:
     """A write's consistency token is the smaller of the insert position and the synchronous
-    standby's flush position (app/db/session.py): exact only if the app's role can read that
-    position, which the cluster grants it (pg_read_all_stats)."""
+    standby's flush position (app/db/positions.py): exact only if the app's role can read
+    that position, which the cluster grants it (pg_read_all_stats)."""
     cluster = ha_stage.cluster
     cluster.wait_healthy(len(cluster.nodes), 90)
     writer = cluster.env()["DATABASE_URL"]
@@ -120,7 +120,7 @@ def test_the_app_role_sees_the_synchronous_standbys_position(ha_stage: HaStage) 
         connection = await asyncpg.connect(writer)
         try:
             count: int = await connection.fetchval(
-                "SELECT count(flush_lsn) FROM pg_stat_replication "
+                "SELECT count(flush_lsn) FROM pg_stat_get_wal_senders() "
                 "WHERE sync_state IN ('sync', 'quorum')"
             )
             return count
