@@ -22,8 +22,9 @@ import asyncpg
 # standby's positions takes pg_read_all_stats (granted to the app role where trackr creates
 # it); without it, or with no synchronous standby, the subquery is NULL, which LEAST ignores:
 # the insert position stands. The function under the pg_stat_replication view, not the view:
-# the view joins every backend's activity, which cost the primary 25 µs more per read
-# (docs/performance-notes.md, step 25).
+# the view joins every backend's activity, which cost the primary 25 µs more per read on an
+# idle connection and ~180 µs more per create under write load (docs/performance-notes.md,
+# step 25).
 COMMITTED_POSITION = """
     SELECT LEAST(pg_current_wal_insert_lsn(),
                  (SELECT max(flush_lsn) FROM pg_stat_get_wal_senders()
